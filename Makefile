@@ -1,0 +1,46 @@
+# Pier: `make demo` and `make test` work on a fresh Debian 12 machine.
+SHELL := /bin/bash
+BUILD ?= build
+JOBS ?= $(shell nproc)
+PY := /usr/bin/python3
+
+# Every Debian package the build, the tests and the demo need.
+APT_PACKAGES := cmake ninja-build g++ make ccache pkg-config \
+  libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev libhwy-dev libsleef-dev \
+  libboost-dev libsimdjson-dev rapidjson-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev \
+  libonnx-testdata python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn
+
+.PHONY: all deps build test demo conformance clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# Trains a small digit classifier on scikit-learn's digits data, exports it
+# to ONNX and runs it with pier on held-out images.
+demo: build
+	$(PY) examples/digits/demo.py --pier $(BUILD)/pier --workdir .demo
+
+conformance: build
+	$(BUILD)/tests/pier_conformance --report $(BUILD)/conformance.json \
+	  --expected tests/conformance/expected_pass.txt --skipped tests/conformance/skipped.txt -v
+
+clean:
+	rm -rf $(BUILD) .demo

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace pier::cli {
+
+// Holds the action of the chosen subcommand; run() executes it and turns
+// errors into a message on stderr and an exit code (1: failure, 2: usage).
+class CommandRunner {
+ public:
+  void set(std::function<int()> action) { action_ = std::move(action); }
+  int run();
+
+ private:
+  std::function<int()> action_;
+};
+
+void add_run_command(CLI::App& app, CommandRunner& runner);
+void add_info_command(CLI::App& app, CommandRunner& runner);
+
+}  // namespace pier::cli

@@ -1,0 +1,202 @@
+#include "exec/program.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+namespace pier::exec {
+
+namespace {
+
+bool profiling_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PIER_PROFILE");
+    return v && *v && std::string(v) != "0";
+  }();
+  return on;
+}
+
+}  // namespace
+
+Program::Program(const ir::Graph& graph, Program* parent, const SessionOptions& options)
+    : graph_(graph), parent_(parent) {
+  for (const auto& [name, tensor] : graph_.initializers) {
+    int s = slot_for(name, true);
+    constants_.emplace_back(s, Value(tensor));
+  }
+  for (const auto& in : graph_.inputs) input_slots_.push_back(slot_for(in.name, true));
+  compile_nodes(options);
+  for (const auto& out : graph_.outputs) {
+    int s = resolve(out.name);
+    if (s < 0) throw Error(ErrorCode::kInvalidModel, "graph output \"" + out.name + "\" is never produced");
+    output_slots_.push_back(s);
+  }
+  compute_lifetimes();
+}
+
+Program::~Program() = default;
+
+int Program::slot_for(const std::string& name, bool define) {
+  auto it = slot_of_.find(name);
+  if (it != slot_of_.end()) return it->second;
+  if (!define) return -1;
+  int s = num_slots_++;
+  slot_of_.emplace(name, s);
+  return s;
+}
+
+int Program::resolve(const std::string& name) {
+  int s;
+  auto it = slot_of_.find(name);
+  if (it != slot_of_.end()) {
+    s = it->second;
+  } else {
+    if (!parent_) return -1;
+    int outer = parent_->resolve(name);
+    if (outer < 0) return -1;
+    s = slot_for(name, true);
+    captures_.push_back(Capture{outer, s});
+  }
+  // A subgraph of the node being compiled reads this value: keep it alive
+  // until that node has run.
+  if (pending_implicit_) pending_implicit_->push_back(s);
+  return s;
+}
+
+void Program::compile_nodes(const SessionOptions& options) {
+  const auto& registry = kernels::KernelRegistry::global();
+  steps_.reserve(graph_.nodes.size());
+  for (const auto& node : graph_.nodes) {
+    Step step;
+    step.node = &node;
+    for (const auto& in : node.inputs) {
+      if (in.empty()) {
+        step.inputs.push_back(-1);
+        continue;
+      }
+      int s = resolve(in);
+      if (s < 0) throw Error(ErrorCode::kInvalidModel, node.describe() + ": input \"" + in + "\" is not defined");
+      step.inputs.push_back(s);
+    }
+    DataType t0 = DataType::kUndefined;
+    if (node.has_input(0)) {
+      if (const ValueInfo* vi = graph_.info(node.inputs[0])) t0 = vi->dtype;
+    }
+    const kernels::KernelDef* def = registry.find(node.domain, node.op_type, node.since_version, t0);
+    if (!def) {
+      std::string why = "unsupported operator " + node.qualified_op() + " (opset " + std::to_string(node.opset) +
+                        ") at node \"" + node.name + "\"";
+      if (t0 != DataType::kUndefined && registry.find(node.domain, node.op_type, node.since_version))
+        why += " for input type " + std::string(dtype_name(t0));
+      throw Error(ErrorCode::kUnsupported, why);
+    }
+    std::vector<int> implicit;
+    pending_implicit_ = &implicit;
+    kernels::KernelInit init(node, graph_, options, [this, &options](const ir::Graph& body) {
+      auto prog = std::make_shared<Program>(body, this, options);
+      subprograms_.push_back(prog);
+      return std::shared_ptr<const kernels::Subgraph>(prog);
+    });
+    try {
+      step.kernel = def->factory(init);
+    } catch (const Error& e) {
+      pending_implicit_ = nullptr;
+      std::string msg = e.what();
+      if (msg.find(node.describe()) == std::string::npos) msg = node.describe() + ": " + msg;
+      throw Error(e.code(), msg);
+    } catch (const std::exception& e) {
+      pending_implicit_ = nullptr;
+      throw Error(ErrorCode::kInvalidModel, node.describe() + ": " + e.what());
+    }
+    pending_implicit_ = nullptr;
+    step.implicit = std::move(implicit);
+    for (const auto& out : node.outputs) step.outputs.push_back(out.empty() ? -1 : slot_for(out, true));
+    steps_.push_back(std::move(step));
+  }
+}
+
+void Program::compute_lifetimes() {
+  std::vector<int> last_use(num_slots_, -1);
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    for (int s : steps_[i].inputs)
+      if (s >= 0) last_use[s] = static_cast<int>(i);
+    for (int s : steps_[i].implicit) last_use[s] = static_cast<int>(i);
+  }
+  std::vector<bool> pinned(num_slots_, false);
+  for (int s : output_slots_) pinned[s] = true;
+  for (const auto& [s, v] : constants_) pinned[s] = true;
+  for (int s : input_slots_) pinned[s] = true;  // owned by the caller
+  for (const auto& c : captures_) pinned[c.local_slot] = true;
+  for (int s = 0; s < num_slots_; ++s)
+    if (!pinned[s] && last_use[s] >= 0) steps_[last_use[s]].release.push_back(s);
+  // Outputs nobody reads are released right after they are produced.
+  for (size_t i = 0; i < steps_.size(); ++i)
+    for (int s : steps_[i].outputs)
+      if (s >= 0 && !pinned[s] && last_use[s] < 0) steps_[i].release.push_back(s);
+}
+
+std::vector<Value> Program::execute(Frame* parent, std::vector<Value> inputs, int threads) const {
+  if (inputs.size() != input_slots_.size())
+    throw Error(ErrorCode::kInvalidArgument, "graph \"" + graph_.name + "\" takes " +
+                                                 std::to_string(input_slots_.size()) + " inputs, got " +
+                                                 std::to_string(inputs.size()));
+  Frame frame;
+  frame.program = this;
+  frame.parent = parent;
+  frame.threads = threads;
+  frame.slots.resize(num_slots_);
+  for (const auto& [s, v] : constants_) frame.slots[s] = v;
+  for (size_t i = 0; i < inputs.size(); ++i) frame.slots[input_slots_[i]] = std::move(inputs[i]);
+  for (const auto& c : captures_) {
+    if (!parent) throw Error(ErrorCode::kRuntime, "subgraph run without its enclosing frame");
+    frame.slots[c.local_slot] = parent->slots[c.outer_slot];
+  }
+
+  const bool profile = profiling_enabled();
+  std::vector<const Value*> in_ptrs;
+  std::vector<Value> outs;
+  for (const auto& step : steps_) {
+    in_ptrs.assign(step.inputs.size(), nullptr);
+    for (size_t i = 0; i < step.inputs.size(); ++i) {
+      int s = step.inputs[i];
+      if (s >= 0 && !frame.slots[s].is_none()) in_ptrs[i] = &frame.slots[s];
+    }
+    outs.assign(step.outputs.size(), Value());
+    kernels::KernelContext ctx(*step.node, frame, in_ptrs.data(), outs.data(), threads);
+    auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    try {
+      step.kernel->compute(ctx);
+    } catch (const Error& e) {
+      std::string msg = e.what();
+      if (msg.find(step.node->describe()) == std::string::npos) msg = step.node->describe() + ": " + msg;
+      throw Error(e.code(), msg);
+    } catch (const std::bad_alloc&) {
+      throw Error(ErrorCode::kRuntime, step.node->describe() + ": out of memory");
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kRuntime, step.node->describe() + ": " + e.what());
+    }
+    if (profile) {
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "[pier-profile] %-24s %-40s %9.3f ms\n", step.node->op_type.c_str(),
+                   step.node->name.c_str(), ms);
+    }
+    for (size_t i = 0; i < step.outputs.size(); ++i) {
+      int s = step.outputs[i];
+      if (s >= 0) frame.slots[s] = std::move(outs[i]);
+    }
+    for (int s : step.release) frame.slots[s] = Value();
+  }
+
+  std::vector<Value> result;
+  result.reserve(output_slots_.size());
+  for (int s : output_slots_) result.push_back(frame.slots[s]);
+  return result;
+}
+
+std::vector<Value> Program::run(kernels::KernelContext& parent, std::vector<Value> inputs) const {
+  return execute(&parent.frame(), std::move(inputs), parent.threads());
+}
+
+}  // namespace pier::exec

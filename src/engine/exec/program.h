@@ -1,0 +1,76 @@
+// A compiled graph: kernels bound to value slots, with lifetimes computed
+// so each intermediate is released right after its last use.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kernels/kernel.h"
+
+namespace pier::exec {
+
+class Program;
+
+// The values of one execution of a Program. Frames of subgraphs point at
+// the frame of the graph that encloses them.
+struct Frame {
+  const Program* program = nullptr;
+  Frame* parent = nullptr;
+  std::vector<Value> slots;
+  int threads = 1;
+};
+
+class Program final : public kernels::Subgraph {
+ public:
+  // Compiles `graph` (which must outlive the Program). `parent` is the
+  // enclosing graph for subgraphs, nullptr for the main graph.
+  Program(const ir::Graph& graph, Program* parent, const SessionOptions& options);
+  ~Program() override;
+
+  // Runs with one value per formal input (graph.inputs order).
+  std::vector<Value> execute(Frame* parent, std::vector<Value> inputs, int threads) const;
+
+  // kernels::Subgraph
+  size_t num_inputs() const override { return input_slots_.size(); }
+  size_t num_outputs() const override { return output_slots_.size(); }
+  const ir::Graph& graph() const override { return graph_; }
+  std::vector<Value> run(kernels::KernelContext& parent, std::vector<Value> inputs) const override;
+
+ private:
+  struct Step {
+    const ir::Node* node = nullptr;
+    std::unique_ptr<kernels::OpKernel> kernel;
+    std::vector<int> inputs;   // slot per input, -1 when absent
+    std::vector<int> outputs;  // slot per output, -1 when unused
+    std::vector<int> implicit;  // outer values read by subgraphs of this node
+    std::vector<int> release;  // slots dead after this step
+  };
+  struct Capture {
+    int outer_slot;  // in the parent frame
+    int local_slot;
+  };
+
+  int slot_for(const std::string& name, bool define);
+  // The local slot of `name`, resolving it from enclosing graphs if needed.
+  // Returns -1 if no scope defines it.
+  int resolve(const std::string& name);
+  void compile_nodes(const SessionOptions& options);
+  void compute_lifetimes();
+
+  const ir::Graph& graph_;
+  Program* parent_;
+  std::unordered_map<std::string, int> slot_of_;
+  int num_slots_ = 0;
+  std::vector<std::pair<int, Value>> constants_;
+  std::vector<int> input_slots_, output_slots_;
+  std::vector<Capture> captures_;
+  std::vector<Step> steps_;
+  // Captures requested while compiling the current node's subgraphs.
+  std::vector<int>* pending_implicit_ = nullptr;
+  std::vector<std::shared_ptr<Program>> subprograms_;
+};
+
+}  // namespace pier::exec

@@ -1,0 +1,52 @@
+// Removes Identity nodes, and Dropout nodes in inference mode whose mask is
+// unused, by renaming their output to their input in every consumer.
+// A node whose output is a graph output stays (the output name must exist).
+#include "passes/passes.h"
+
+namespace pier::passes {
+
+namespace {
+
+void rename_uses(ir::Graph& g, const std::string& from, const std::string& to) {
+  for (auto& n : g.nodes) {
+    for (auto& in : n.inputs)
+      if (in == from) in = to;
+    for (auto& a : n.attrs) {
+      if (a.g) rename_uses(*a.g, from, to);
+      for (auto& sg : a.graphs) rename_uses(*sg, from, to);
+    }
+  }
+}
+
+bool is_passthrough(const ir::Graph& g, const ir::Node& n) {
+  if (!n.domain.empty()) return false;
+  if (n.op_type == "Identity") return n.has_input(0) && n.num_outputs() == 1;
+  if (n.op_type != "Dropout" || !n.has_input(0) || n.has_output(1)) return false;
+  if (n.has_input(2)) {  // training_mode must be a constant false
+    const Tensor* t = g.initializer(n.inputs[2]);
+    if (!t || t->dtype() != DataType::kBool || t->numel() != 1 || t->data<bool>()[0]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool eliminate_identity(ir::Graph& g) {
+  bool changed = false;
+  std::unordered_map<std::string, bool> is_output;
+  for (const auto& o : g.outputs) is_output[o.name] = true;
+  for (size_t i = 0; i < g.nodes.size();) {
+    const ir::Node& n = g.nodes[i];
+    if (!is_passthrough(g, n) || is_output.count(n.outputs[0])) {
+      ++i;
+      continue;
+    }
+    const std::string from = n.outputs[0], to = n.inputs[0];
+    g.nodes.erase(g.nodes.begin() + static_cast<std::ptrdiff_t>(i));
+    rename_uses(g, from, to);
+    changed = true;
+  }
+  return changed;
+}
+
+}  // namespace pier::passes

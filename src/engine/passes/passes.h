@@ -1,0 +1,21 @@
+// Graph passes. Each pass is one file and rewrites an ir::Graph in place;
+// optimize() runs them in order, to a fixpoint where that matters.
+// PIER_DUMP_GRAPH=1 prints the node list after each pass that changed it.
+#pragma once
+
+#include "ir/graph.h"
+
+namespace pier::passes {
+
+// Returns true when the pass changed the graph.
+bool constant_to_initializer(ir::Graph& g);
+bool eliminate_identity(ir::Graph& g);
+bool eliminate_dead_code(ir::Graph& g);
+
+void optimize(ir::Graph& g, int level);
+
+// Names read by nodes of `g` and of all its subgraphs (including values
+// captured from enclosing scopes), plus g's outputs.
+std::unordered_map<std::string, int> use_counts(const ir::Graph& g);
+
+}  // namespace pier::passes
