@@ -41,7 +41,10 @@ class IfKernel final : public OpKernel {
 void register_kernels_control_if(KernelRegistry& r) {
   // Versions 1, 11, 13 and 16 differ only in the types they admit
   // (sequences from 13, optionals from 16); one kernel serves them all.
-  r.add("", "If", 1, kOpenEnded, make_factory<IfKernel>());
+  r.add("", "If", 1, 10, make_factory<IfKernel>());
+  r.add("", "If", 11, 12, make_factory<IfKernel>());
+  r.add("", "If", 13, 15, make_factory<IfKernel>());
+  r.add("", "If", 16, kOpenEnded, make_factory<IfKernel>());
 }
 
 }  // namespace pier::kernels

@@ -89,7 +89,10 @@ class LoopKernel final : public OpKernel {
 void register_kernels_control_loop(KernelRegistry& r) {
   // Versions 1, 11, 13 and 16 differ in the types they admit (sequences
   // from 13, optionals from 16) and in shape-inference rules only.
-  r.add("", "Loop", 1, kOpenEnded, make_factory<LoopKernel>());
+  r.add("", "Loop", 1, 10, make_factory<LoopKernel>());
+  r.add("", "Loop", 11, 12, make_factory<LoopKernel>());
+  r.add("", "Loop", 13, 15, make_factory<LoopKernel>());
+  r.add("", "Loop", 16, kOpenEnded, make_factory<LoopKernel>());
 }
 
 }  // namespace pier::kernels

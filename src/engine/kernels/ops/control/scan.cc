@@ -227,7 +227,9 @@ class ScanKernel final : public OpKernel {
 void register_kernels_control_scan(KernelRegistry& r) {
   r.add("", "Scan", 8, 8, make_factory<ScanKernel>());
   // 9, 11 and 16 differ in allowed axis ranges and types only.
-  r.add("", "Scan", 9, kOpenEnded, make_factory<ScanKernel>());
+  r.add("", "Scan", 9, 10, make_factory<ScanKernel>());
+  r.add("", "Scan", 11, 15, make_factory<ScanKernel>());
+  r.add("", "Scan", 16, kOpenEnded, make_factory<ScanKernel>());
 }
 
 }  // namespace pier::kernels

@@ -138,7 +138,8 @@ class NonMaxSuppressionKernel final : public OpKernel {
 
 void register_kernels_detection_non_max_suppression(KernelRegistry& r) {
   // 10 and 11 differ only in how shape inference treats the optional inputs.
-  r.add("", "NonMaxSuppression", 10, kOpenEnded, make_factory<NonMaxSuppressionKernel>());
+  r.add("", "NonMaxSuppression", 10, 10, make_factory<NonMaxSuppressionKernel>());
+  r.add("", "NonMaxSuppression", 11, kOpenEnded, make_factory<NonMaxSuppressionKernel>());
 }
 
 }  // namespace pier::kernels
