@@ -146,6 +146,43 @@ void for_each_ir_node(const Graph& g, const std::function<void(const Graph&, con
   }
 }
 
+// onnx's shape inference divides by a constant scalar `split` of
+// SplitToSequence without checking it (SIGFPE in onnx 1.12, which would
+// take the process down); reject such models before inference runs.
+void reject_zero_split(const onnx::ModelProto& model, const std::string& label) {
+  std::unordered_map<std::string, int64_t> scalars;  // constant int scalars by name
+  auto note = [&](const std::string& name, const onnx::TensorProto& t) {
+    if (t.dims_size() != 0 || (t.data_type() != onnx::TensorProto::INT64 && t.data_type() != onnx::TensorProto::INT32))
+      return;
+    try {
+      Tensor v = tensor_from_proto(t, name);
+      scalars[name] = v.dtype() == DataType::kInt64 ? v.data<int64_t>()[0] : v.data<int32_t>()[0];
+    } catch (const Error&) {
+    }
+  };
+  std::function<void(const onnx::GraphProto&)> collect = [&](const onnx::GraphProto& g) {
+    for (const auto& t : g.initializer()) note(t.name(), t);
+    for (const auto& n : g.node()) {
+      for (const auto& a : n.attribute()) {
+        if (n.op_type() == "Constant" && n.output_size() == 1) {
+          if (a.name() == "value" && a.has_t()) note(n.output(0), a.t());
+          if (a.name() == "value_int") scalars[n.output(0)] = a.i();
+        }
+        if (a.has_g()) collect(a.g());
+        for (const auto& sg : a.graphs()) collect(sg);
+      }
+    }
+  };
+  collect(model.graph());
+  for_each_node(model.graph(), [&](const onnx::NodeProto& n) {
+    if (n.op_type() != "SplitToSequence" || !normalize_domain(n.domain()).empty() || n.input_size() < 2) return;
+    auto it = scalars.find(n.input(1));
+    if (it != scalars.end() && it->second <= 0)
+      invalid(label + ": node \"" + n.name() + "\" (SplitToSequence): split must be positive, got " +
+              std::to_string(it->second));
+  });
+}
+
 std::string unsupported_message(const std::string& domain, const std::string& op, int opset, const std::string& node) {
   return "unsupported operator " + (domain.empty() ? std::string("ai.onnx") : domain) + "::" + op + " (opset " +
          std::to_string(opset) + ") at node \"" + node + "\"";
@@ -202,6 +239,7 @@ LoadedModel load(onnx::ModelProto& model, const std::string& base_dir, const std
       throw Error(ErrorCode::kUnsupported, unsupported_message(d, n.op_type(), it->second, n.name()));
   });
 
+  reject_zero_split(model, label);
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {

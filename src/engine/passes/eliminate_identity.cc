@@ -7,15 +7,20 @@ namespace pier::passes {
 
 namespace {
 
-void rename_uses(ir::Graph& g, const std::string& from, const std::string& to) {
+void rename_uses(ir::Graph& g, const std::string& from, const std::string& to, bool subgraph = false) {
   for (auto& n : g.nodes) {
     for (auto& in : n.inputs)
       if (in == from) in = to;
     for (auto& a : n.attrs) {
-      if (a.g) rename_uses(*a.g, from, to);
-      for (auto& sg : a.graphs) rename_uses(*sg, from, to);
+      if (a.g) rename_uses(*a.g, from, to, true);
+      for (auto& sg : a.graphs) rename_uses(*sg, from, to, true);
     }
   }
+  // A subgraph (If branch, Loop body) may return an outer value directly;
+  // its outputs are matched by position, so the name can follow the value.
+  if (subgraph)
+    for (auto& o : g.outputs)
+      if (o.name == from) o.name = to;
 }
 
 bool is_passthrough(const ir::Graph& g, const ir::Node& n) {
