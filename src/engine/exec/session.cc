@@ -60,6 +60,8 @@ void check_input(const ValueInfo& want, const Value& got) {
     throw Error(ErrorCode::kInvalidArgument, who + ": no value given");
   }
   const bool want_seq = want.kind == Value::Kind::kSequence;
+  // An empty sequence read from a file carries no element type.
+  if (want_seq && got.is_sequence() && got.items().empty() && got.elem_type() == DataType::kUndefined) return;
   if (want_seq != got.is_sequence() || got.elem_type() != want.dtype) {
     if (want.dtype == DataType::kUndefined && want_seq == got.is_sequence()) return;
     throw Error(ErrorCode::kInvalidArgument, who + ": expected " + want.type_str() + ", got " + kind_name(got));
