@@ -181,13 +181,59 @@ void horizontal(const C* row, C* d, int64_t wout, const Taps<C>& t, C ev) {
   }
 }
 
+// One output row of the horizontal pass (or a copy when W is not resized).
+template <typename C>
+void horizontal_row(const C* row, C* d, int64_t wout, const Taps<C>& tw, C ev) {
+  if (tw.id) {
+    std::copy_n(row, wout, d);
+    return;
+  }
+  switch (tw.K) {
+    case 1: horizontal<C, 1>(row, d, wout, tw, ev); break;
+    case 2: horizontal<C, 2>(row, d, wout, tw, ev); break;
+    default: horizontal<C, 4>(row, d, wout, tw, ev); break;
+  }
+}
+
+// Horizontally resized input rows, most recent first out. Output rows read
+// source rows in non-decreasing order, so K + 1 slots never evict a row
+// that is still needed.
+template <typename C>
+class RowCache {
+ public:
+  RowCache(int slots, int64_t wout) : wout_(wout), buf_(static_cast<size_t>(slots * wout)), key_(slots, -1) {}
+  const C* get(int64_t key, const C* src_row, const Taps<C>& tw, C ev) {
+    for (size_t s = 0; s < key_.size(); ++s)
+      if (key_[s] == key) return &buf_[s * wout_];
+    const size_t s = next_;
+    next_ = (next_ + 1) % key_.size();
+    key_[s] = key;
+    horizontal_row(src_row, &buf_[s * wout_], wout_, tw, ev);
+    return &buf_[s * wout_];
+  }
+
+ private:
+  int64_t wout_;
+  std::vector<C> buf_;
+  std::vector<int64_t> key_;
+  size_t next_ = 0;
+};
+
 // Fused pass over the last two axes: [planes, hin, win] -> [planes, hout, wout].
+// Blends rows vertically then resizes horizontally, or (cheaper when H
+// grows) resizes each needed input row horizontally once and blends those.
 template <typename C>
 void pass_2d(const C* src, C* dst, int64_t planes, int64_t hin, int64_t win, int64_t hout, int64_t wout,
              const Taps<C>& th, const Taps<C>& tw, C ev, int threads) {
+  const double kv = th.id ? 0 : th.K, kh = tw.id ? 0 : tw.K;
+  const double cost_vfirst = static_cast<double>(hout) * (static_cast<double>(win) * kv + static_cast<double>(wout) * kh);
+  const double cost_hfirst = static_cast<double>(hin) * static_cast<double>(wout) * kh +
+                             static_cast<double>(hout) * static_cast<double>(wout) * kv;
+  const bool hfirst = !th.id && !tw.id && cost_hfirst < cost_vfirst;
   parallel_for(threads, planes * hout, std::max<int64_t>(1, 8192 / std::max<int64_t>(wout + win, 1)),
                [&](int64_t b, int64_t e) {
-                 std::vector<C> tmp(th.id ? 0 : static_cast<size_t>(win));
+                 std::vector<C> tmp(th.id || hfirst ? 0 : static_cast<size_t>(win));
+                 RowCache<C> cache(hfirst ? th.K + 1 : 0, wout);
                  for (int64_t k = b; k < e; ++k) {
                    const int64_t p = k / hout, y = k % hout;
                    C* d = dst + k * wout;
@@ -196,31 +242,34 @@ void pass_2d(const C* src, C* dst, int64_t planes, int64_t hin, int64_t win, int
                      continue;
                    }
                    const C* plane = src + p * hin * win;
-                   const C* row;
                    if (th.id) {
-                     row = plane + y * win;
-                   } else {
-                     const C* r0 = plane + th.idx[y * th.K] * win;
-                     const C w0 = th.w[y * th.K];
-                     C* t = tmp.data();
-                     for (int64_t x = 0; x < win; ++x) t[x] = w0 * r0[x];
+                     horizontal_row(plane + y * win, d, wout, tw, ev);
+                     continue;
+                   }
+                   const int64_t* iy = th.idx + y * th.K;
+                   const C* wy = th.w.data() + y * th.K;
+                   if (hfirst) {
+                     const C* r0 = cache.get(p * hin + iy[0], plane + iy[0] * win, tw, ev);
+                     for (int64_t x = 0; x < wout; ++x) d[x] = wy[0] * r0[x];
                      for (int kk = 1; kk < th.K; ++kk) {
-                       const C wk = th.w[y * th.K + kk];
-                       if (wk == 0) continue;
-                       const C* rk = plane + th.idx[y * th.K + kk] * win;
-                       for (int64_t x = 0; x < win; ++x) t[x] += wk * rk[x];
+                       if (wy[kk] == 0) continue;
+                       const C* rk = cache.get(p * hin + iy[kk], plane + iy[kk] * win, tw, ev);
+                       const C wk = wy[kk];
+                       for (int64_t x = 0; x < wout; ++x) d[x] += wk * rk[x];
                      }
-                     row = t;
+                     continue;
                    }
-                   if (tw.id) {
-                     std::copy_n(row, wout, d);
-                   } else {
-                     switch (tw.K) {
-                       case 1: horizontal<C, 1>(row, d, wout, tw, ev); break;
-                       case 2: horizontal<C, 2>(row, d, wout, tw, ev); break;
-                       default: horizontal<C, 4>(row, d, wout, tw, ev); break;
-                     }
+                   // Vertical blend into tmp (or straight into d when W is kept).
+                   C* t = tw.id ? d : tmp.data();
+                   const C* r0 = plane + iy[0] * win;
+                   for (int64_t x = 0; x < win; ++x) t[x] = wy[0] * r0[x];
+                   for (int kk = 1; kk < th.K; ++kk) {
+                     if (wy[kk] == 0) continue;
+                     const C* rk = plane + iy[kk] * win;
+                     const C wk = wy[kk];
+                     for (int64_t x = 0; x < win; ++x) t[x] += wk * rk[x];
                    }
+                   if (!tw.id) horizontal_row(t, d, wout, tw, ev);
                  }
                });
 }
@@ -326,6 +375,7 @@ void nearest(const Tensor& x, Tensor& y, const std::vector<AxisTaps>& taps, doub
     T* dst = static_cast<T*>(y.raw());
     const T e = *static_cast<const T*>(ev.raw());
     parallel_for(threads, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t end) {
+      int64_t prev_base = -1;  // source row of the previous output row
       for (int64_t row = b; row < end; ++row) {
         T* d = dst + row * inner;
         int64_t rem = row, base = 0;
@@ -338,8 +388,14 @@ void nearest(const Tensor& x, Tensor& y, const std::vector<AxisTaps>& taps, doub
         }
         if (out) {
           std::fill_n(d, inner, e);
+          prev_base = -1;
           continue;
         }
+        if (base == prev_base) {  // upsampling repeats rows: copy the one just written
+          std::copy_n(d - inner, inner, d);
+          continue;
+        }
+        prev_base = base;
         const T* s = src + base;
         if (tw.identity) {
           std::copy_n(s, inner, d);

@@ -1,6 +1,9 @@
 #include "kernels/util/transpose.h"
 
 #include <algorithm>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 #include <string>
 
 #include "kernels/util/parallel.h"
@@ -19,7 +22,10 @@ void check_permutation(const std::vector<int64_t>& perm, int64_t rank) {
   }
   if (!ok) {
     std::string s = "[";
-    for (size_t i = 0; i < perm.size(); ++i) s += (i ? "," : "") + std::to_string(perm[i]);
+    for (size_t i = 0; i < perm.size(); ++i) {
+      if (i) s.push_back(',');
+      s.append(std::to_string(perm[i]));
+    }
     throw Error(ErrorCode::kInvalidArgument,
                 "perm " + s + "] is not a permutation of the " + std::to_string(rank) + " input axes");
   }
@@ -27,10 +33,43 @@ void check_permutation(const std::vector<int64_t>& perm, int64_t rank) {
 
 namespace {
 
-// Tile edge in elements: a tile of each side fits comfortably in L1.
+// Tile edge in elements (a multiple of 4 for the SSE micro-kernel):
+// reads and writes of one tile stay in L1/L2.
 template <typename T>
 constexpr int64_t tile_edge() {
-  return sizeof(T) <= 4 ? 32 : 16;
+  return sizeof(T) <= 4 ? 64 : 32;
+}
+
+// One tile: out[i * osq + j] = in[i + j * sl] for i in [q0, q1), j in [l0, l1).
+template <typename T>
+inline void transpose_tile(const T* s, int64_t sl, T* o, int64_t osq, int64_t q0, int64_t q1, int64_t l0, int64_t l1) {
+  int64_t i = q0;
+#if defined(__SSE2__)
+  if constexpr (sizeof(T) == 4) {
+    // 4x4 register transposes over the full blocks of the tile.
+    const int64_t l4 = l0 + (l1 - l0) / 4 * 4;
+    for (; i + 4 <= q1; i += 4) {
+      int64_t j = l0;
+      for (; j < l4; j += 4) {
+        const float* r = reinterpret_cast<const float*>(s + i + j * sl);
+        __m128 a = _mm_loadu_ps(r), b = _mm_loadu_ps(r + sl), c = _mm_loadu_ps(r + 2 * sl), d = _mm_loadu_ps(r + 3 * sl);
+        _MM_TRANSPOSE4_PS(a, b, c, d);
+        float* w = reinterpret_cast<float*>(o + i * osq + j);
+        _mm_storeu_ps(w, a);
+        _mm_storeu_ps(w + osq, b);
+        _mm_storeu_ps(w + 2 * osq, c);
+        _mm_storeu_ps(w + 3 * osq, d);
+      }
+      for (int64_t ii = i; ii < i + 4; ++ii)
+        for (int64_t jj = j; jj < l1; ++jj) o[ii * osq + jj] = s[ii + jj * sl];
+    }
+  }
+#endif
+  for (; i < q1; ++i) {
+    T* orow = o + i * osq;
+    const T* scol = s + i;
+    for (int64_t j = l0; j < l1; ++j) orow[j] = scol[j * sl];
+  }
 }
 
 // View (after simplification) whose innermost output dim L reads input
@@ -73,11 +112,7 @@ void tiled_transpose(const T* src, const Shape& shape, const std::vector<int64_t
       const int64_t l0 = bl * B, l1 = std::min(nl, l0 + B);
       const T* s = src + in_off;
       T* o = dst + out_off;
-      for (int64_t i = q0; i < q1; ++i) {
-        T* orow = o + i * osq;
-        const T* scol = s + i;
-        for (int64_t j = l0; j < l1; ++j) orow[j] = scol[j * sl];
-      }
+      transpose_tile<T>(s, sl, o, osq, q0, q1, l0, l1);
     }
   });
 }
