@@ -294,3 +294,21 @@ TEST(TensorReverseSequence, ReversesEachBatchPrefix) {
     }
   EXPECT_THROW(run_node("ReverseSequence", {x, make<int64_t>({3}, {5, 1, 1})}, {DataType::kFloat}), Error);
 }
+
+TEST(TensorMovement, LongRowsSplitAcrossThreads) {
+  // One contiguous 300k-element run: copies split it into pieces per thread.
+  Tensor x = random_float({2, 150001}, 12);
+  auto sl = run_node("Slice", {x, make<int64_t>({1}, {1}), make<int64_t>({1}, {150001}), make<int64_t>({1}, {1})},
+                     {DataType::kFloat}, {}, 17, "", 4);
+  const Tensor& y = sl[0].tensor();
+  ASSERT_EQ(y.shape(), (Shape{2, 150000}));
+  for (int r = 0; r < 2; ++r)
+    for (int j = 0; j < 150000; j += 997) ASSERT_EQ(y.data<float>()[r * 150000 + j], x.data<float>()[r * 150001 + j + 1]);
+  auto cc = run_node("Concat", {x, x}, {DataType::kFloat}, {attr("axis", 0)}, 17, "", 4);
+  ASSERT_EQ(cc[0].tensor().shape(), (Shape{4, 150001}));
+  const float* c = cc[0].tensor().data<float>();
+  for (int64_t i = 0; i < 300002; i += 1013) {
+    ASSERT_EQ(c[i], x.data<float>()[i]);
+    ASSERT_EQ(c[300002 + i], x.data<float>()[i]);
+  }
+}

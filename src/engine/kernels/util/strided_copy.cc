@@ -35,6 +35,30 @@ void copy_rows(const T* src, const Shape& shape, const std::vector<int64_t>& st,
   const int64_t inner = shape.back(), is = st.back();
   int64_t rows = 1;
   for (int64_t d = 0; d + 1 < rank; ++d) rows *= shape[d];
+  auto copy_run = [is](const T* s, T* d, int64_t n) {
+    if (is == 1) std::copy_n(s, n, d);
+    else if (is == 0) std::fill_n(d, n, *s);
+    else
+      for (int64_t i = 0; i < n; ++i) d[i] = s[i * is];
+  };
+  constexpr int64_t kPiece = 1 << 15;
+  if (threads > 1 && rows < threads && inner >= 2 * kPiece) {
+    // Few long rows (a contiguous copy is one row): split the rows too.
+    const int64_t pieces = (inner + kPiece - 1) / kPiece;
+    parallel_for(threads, rows * pieces, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        int64_t r = t / pieces, off = 0;
+        const int64_t i0 = (t % pieces) * kPiece, n = std::min(kPiece, inner - i0);
+        T* d0 = dst + (t / pieces) * inner + i0;
+        for (int64_t d = rank - 2; d >= 0; --d) {
+          off += (r % shape[d]) * st[d];
+          r /= shape[d];
+        }
+        copy_run(src + off + i0 * is, d0, n);
+      }
+    });
+    return;
+  }
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(inner, 1));
   parallel_for(threads, rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<int64_t> idx(rank, 0);
@@ -45,15 +69,7 @@ void copy_rows(const T* src, const Shape& shape, const std::vector<int64_t>& st,
       off += idx[d] * st[d];
     }
     for (int64_t row = begin; row < end; ++row) {
-      T* d = dst + row * inner;
-      const T* s = src + off;
-      if (is == 1) {
-        std::copy_n(s, inner, d);
-      } else if (is == 0) {
-        std::fill_n(d, inner, *s);
-      } else {
-        for (int64_t i = 0; i < inner; ++i) d[i] = s[i * is];
-      }
+      copy_run(src + off, dst + row * inner, inner);
       for (int64_t k = rank - 2; k >= 0; --k) {
         off += st[k];
         if (++idx[k] < shape[k]) break;

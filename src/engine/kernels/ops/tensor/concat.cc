@@ -17,6 +17,17 @@ namespace {
 // (pitch dst_pitch), in parallel when large.
 template <typename T>
 void copy_blocks(const T* src, int64_t src_pitch, T* dst, int64_t dst_pitch, int64_t rows, int64_t len, int threads) {
+  constexpr int64_t kPiece = 1 << 15;
+  if (threads > 1 && rows < threads && len >= 2 * kPiece) {  // few long blocks: split them
+    const int64_t pieces = (len + kPiece - 1) / kPiece;
+    parallel_for(threads, rows * pieces, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t r = t / pieces, i0 = (t % pieces) * kPiece;
+        std::copy_n(src + r * src_pitch + i0, std::min(kPiece, len - i0), dst + r * dst_pitch + i0);
+      }
+    });
+    return;
+  }
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(len, 1));
   parallel_for(threads, rows, grain, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) std::copy_n(src + r * src_pitch, len, dst + r * dst_pitch);
