@@ -39,6 +39,15 @@ struct WindowGeometry {
 WindowGeometry window_geometry(const WindowAttrs& a, const std::vector<int64_t>& in,
                                const std::vector<int64_t>& kernel);
 
+// Layout policy for oneDNN (de)convolutions whose activations arrive and
+// leave in plain NCHW: true when letting oneDNN pick its layout
+// (format_tag::any: blocked or NHWC, convolved by its JIT/brgemm kernels)
+// plus a reorder in and out is faster than convolving the plain layout
+// (GEMM-based). icg/ocg: channels per group; out: output spatial dims.
+// PIER_CONV_LAYOUT=plain|blocked in the environment forces one choice.
+bool prefer_blocked_conv(int64_t icg, int64_t ocg, int64_t group, const std::vector<int64_t>& kernel,
+                         const std::vector<int64_t>& strides, const std::vector<int64_t>& out);
+
 // "[1,2,3]" for messages.
 std::string dims_str(const std::vector<int64_t>& v);
 

@@ -7,7 +7,6 @@
 // oneDNN pick its layout (format_tag::any, blocked nChw16c on AVX-512) and
 // reorders in and out when that is faster than convolving the plain layout
 // (see choose_layout()).
-#include <cstdlib>
 #include <optional>
 
 #include "kernels/kernel.h"
@@ -21,47 +20,6 @@ namespace pier::kernels {
 namespace {
 
 namespace du = dnnl_util;
-
-enum class Layout { kAuto, kPlain, kBlocked };
-
-// PIER_CONV_LAYOUT=plain|blocked forces a layout (for measurements).
-Layout layout_override() {
-  static const Layout l = [] {
-    const char* e = std::getenv("PIER_CONV_LAYOUT");
-    if (!e) return Layout::kAuto;
-    const std::string v(e);
-    if (v == "plain") return Layout::kPlain;
-    if (v == "blocked") return Layout::kBlocked;
-    return Layout::kAuto;
-  }();
-  return l;
-}
-
-// Plain NCHW is convolved by oneDNN's GEMM-based kernel (im2col + sgemm;
-// no im2col for 1x1 stride 1), blocked layouts (nChw16c) by its direct JIT
-// kernels, which need a reorder in and out. Measured on AVX-512, 1 thread:
-// blocked wins for spatial kernels (3x3 64ch 56x56: 212 vs 106 GFLOP/s),
-// depthwise (16 vs 3) and small images; plain wins for 1x1 stride 1 on
-// larger images (64->256 56x56: 169 vs 108), where the reorders cost as much
-// as the convolution, and for a 3-channel first layer.
-bool use_blocked(int64_t icg, int64_t ocg, int64_t group, const std::vector<int64_t>& kernel,
-                 const std::vector<int64_t>& strides, const std::vector<int64_t>& out) {
-  switch (layout_override()) {
-    case Layout::kPlain: return false;
-    case Layout::kBlocked: return true;
-    default: break;
-  }
-  if (group > 1 && icg == 1 && ocg == 1) return true;  // depthwise
-  int64_t kprod = 1, sprod = 1, oprod = 1;
-  for (size_t i = 0; i < kernel.size(); ++i) {
-    kprod *= kernel[i];
-    sprod *= strides[i];
-    oprod *= out[i];
-  }
-  if (icg * kprod < 32) return false;                      // too little work per output
-  if (kprod == 1 && sprod == 1 && oprod >= 196) return false;  // 1x1 on a large image
-  return true;
-}
 
 struct ConvEntry {
   dnnl::convolution_forward::primitive_desc pd;
@@ -182,7 +140,7 @@ class ConvKernel final : public OpKernel {
     e.src_plain = du::plain_md(xs, du::dt::f32);
     e.dst_plain = du::plain_md(ys, du::dt::f32);
     e.w_plain = w_md(ws);
-    const bool blocked = use_blocked(ws[1], ws[0] / group_, group_, k, g.strides, g.out);
+    const bool blocked = prefer_blocked_conv(ws[1], ws[0] / group_, group_, k, g.strides, g.out);
     const auto any = du::tag::any;
     const auto src_md = blocked ? dnnl::memory::desc(du::to_dims(xs), du::dt::f32, any) : e.src_plain;
     const auto dst_md = blocked ? dnnl::memory::desc(du::to_dims(ys), du::dt::f32, any) : e.dst_plain;
