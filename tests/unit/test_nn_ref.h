@@ -12,6 +12,28 @@
 
 namespace pier::test::nnref {
 
+}  // namespace pier::test::nnref
+
+namespace pier::test {
+// A copy of float-typed `t` in float type `to` (float, double, float16, bfloat16).
+inline Tensor cast_to(const Tensor& t, DataType to) {
+  const std::vector<float> v = to_floats(t);
+  Tensor r(to, t.shape());
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (to) {
+      case DataType::kFloat: r.data<float>()[i] = v[i]; break;
+      case DataType::kDouble: r.data<double>()[i] = v[i]; break;
+      case DataType::kFloat16: r.data<Float16>()[i] = Float16(v[i]); break;
+      case DataType::kBFloat16: r.data<BFloat16>()[i] = BFloat16(v[i]); break;
+      default: throw Error(ErrorCode::kInvalidArgument, "cast_to: not a float type");
+    }
+  }
+  return r;
+}
+}  // namespace pier::test
+
+namespace pier::test::nnref {
+
 // Spatial geometry normalised to three dims (leading dims of size 1).
 struct Dims3 {
   int64_t d[3] = {1, 1, 1};
