@@ -85,8 +85,10 @@ class RnnKernel final : public OpKernel {
             try {
               const int threads = du::resolve_threads(init.options.threads);
               du::ThreadScope ts(threads);
-              auto e = entry(T, N, I, H, init.node.has_input(5), cell == Cell::kLstm && init.node.has_input(6),
-                             cell == Cell::kLstm && init.node.has_input(7), threads);
+              const bool lstm = cell == Cell::kLstm;
+              const bool states = lstm && (init.node.has_input(5) || init.node.has_input(6));
+              auto e = entry(T, N, I, H, init.node.has_input(5) || states, states, lstm && init.node.has_input(7),
+                             threads);
               w_layer_.get(e->w_layer);
               w_iter_.get(e->w_iter);
             } catch (const Error&) {
@@ -267,7 +269,8 @@ class RnnKernel final : public OpKernel {
                 bool want_y) const {
     const int64_t D = a_.dirs();
     du::ThreadScope ts(ctx.threads());
-    auto e = entry(T, N, I, H, h0 != nullptr, c0 != nullptr, p != nullptr, ctx.threads());
+    const bool lstm_states = a_.cell == Cell::kLstm && (h0 || c0);
+    auto e = entry(T, N, I, H, h0 || lstm_states, lstm_states, p != nullptr, ctx.threads());
     du::TempBuffer wl_buf, wi_buf, dst_buf;
     auto weights = [&](const du::PackedWeights& packed, const du::ConstantInput& c, const Tensor& in, int64_t rows,
                        const dnnl::memory::desc& want, du::TempBuffer& buf) {
@@ -305,9 +308,13 @@ class RnnKernel final : public OpKernel {
       }
       return du::wrap(e->iter, holder.raw());
     };
+    // oneDNN's LSTM takes both initial states or neither: a missing one is zero.
+    const Tensor zero = (h0 != nullptr) != (c0 != nullptr) ? Tensor::zeros(DataType::kFloat, {D, N, H}) : Tensor();
     Tensor h0f, c0f;
     if (h0) args.emplace(DNNL_ARG_SRC_ITER, state_in(h0, h0f));
+    else if (c0) args.emplace(DNNL_ARG_SRC_ITER, du::wrap(e->iter, zero.raw()));
     if (c0) args.emplace(DNNL_ARG_SRC_ITER_C, state_in(c0, c0f));
+    else if (h0 && a_.cell == Cell::kLstm) args.emplace(DNNL_ARG_SRC_ITER_C, du::wrap(e->iter, zero.raw()));
     Tensor hn(DataType::kFloat, {D, N, H}), cn(DataType::kFloat, {D, N, H});
     args.emplace(DNNL_ARG_DST_ITER, du::wrap(e->iter, hn.raw()));
     if (a_.cell == Cell::kLstm) args.emplace(DNNL_ARG_DST_ITER_C, du::wrap(e->iter, cn.raw()));
