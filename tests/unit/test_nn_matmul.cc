@@ -215,3 +215,16 @@ TEST(NnGemm, ConcurrentRunsWithDifferentBatch) {
   for (auto& t : ts) t.join();
   for (int i = 0; i < 6; ++i) EXPECT_TRUE(ok[i]) << i;
 }
+
+TEST(NnMatMul, OverriddenInitializerIsUsed) {
+  Tensor w = random_float({16, 24}, 80), w2 = random_float({16, 24}, 81), a = random_float({3, 16}, 82);
+  for (const char* op : {"MatMul", "Gemm"}) {
+    ModelBuilder mb(13);
+    mb.input("a", DataType::kFloat, a.shape()).input("w", DataType::kFloat, w.shape()).initializer("w", w);
+    mb.node(op, {"a", "w"}, {"y"}).output("y", DataType::kFloat);
+    auto s = mb.session();
+    EXPECT_TRUE(tensors_near(s->run({{"a", Value(a)}})[0].tensor(), matmul_ref(a, w), 1e-5, 1e-5)) << op;
+    EXPECT_TRUE(tensors_near(s->run({{"a", Value(a)}, {"w", Value(w2)}})[0].tensor(), matmul_ref(a, w2), 1e-5, 1e-5))
+        << op;
+  }
+}

@@ -94,7 +94,7 @@ class MatMulKernel final : public OpKernel {
             du::ThreadScope ts(threads);
             int64_t rows = 1;
             for (size_t i = 0; i + 1 < ai->dims.size(); ++i) rows *= ai->dims[i];
-            auto e = folded_entry(rows, d[0], d[1], threads);
+            auto e = folded_entry(rows, d[0], d[1], true, threads);
             packed_.get(e->pd.weights_desc());
           } catch (const Error&) {
           }
@@ -142,7 +142,7 @@ class MatMulKernel final : public OpKernel {
     if (shape_numel(bb) == 1) {
       // B has no batch: fold A's batch into its rows.
       const int64_t rows = shape_numel(ba) * M;
-      auto e = folded_entry(rows, K, N, ctx.threads());
+      auto e = folded_entry(rows, K, N, b_const, ctx.threads());
       dnnl::memory wm = b_const ? packed_.get(e->pd.weights_desc()) : du::wrap(e->pd.weights_desc(), b.raw());
       // (batch == A's batch here: B's batch dims are all 1.)
       du::run(e->prim, e->pd,
@@ -159,8 +159,8 @@ class MatMulKernel final : public OpKernel {
   }
 
  private:
-  std::shared_ptr<const MmEntry> folded_entry(int64_t rows, int64_t K, int64_t N, int threads) const {
-    const bool pack = packed_.has_source();
+  // `pack`: B is the constant initializer, packed into oneDNN's layout.
+  std::shared_ptr<const MmEntry> folded_entry(int64_t rows, int64_t K, int64_t N, bool pack, int threads) const {
     return cache_.get({threads, 0, rows, K, N, pack}, [&] {
       return build_matmul(du::plain_md(du::dims{rows, K}, du::dt::f32), du::plain_md(du::dims{K, N}, du::dt::f32), pack,
                           dnnl::memory::desc(), du::plain_md(du::dims{rows, N}, du::dt::f32), 1.f, false);
@@ -249,7 +249,7 @@ class GemmKernel final : public OpKernel {
           bool ok = true;
           for (int64_t v : cs) ok = ok && v >= 0;
           if (ok) {
-            auto e = entry(M, b_.f32.shape(), init.node.has_input(2) ? &cs : nullptr, threads);
+            auto e = entry(M, b_.f32.shape(), init.node.has_input(2) ? &cs : nullptr, true, threads);
             packed_.get(e->pd.weights_desc());
           }
         } catch (const Error&) {
@@ -299,7 +299,7 @@ class GemmKernel final : public OpKernel {
       const Tensor b = b_const ? b_.f32 : du::as_float(b_in);
       du::ThreadScope ts(ctx.threads());
       const Shape cs = has_c ? c.shape() : Shape{};
-      auto e = entry(M, b.shape(), has_c ? &cs : nullptr, ctx.threads());
+      auto e = entry(M, b.shape(), has_c ? &cs : nullptr, b_const, ctx.threads());
       du::Args args{{DNNL_ARG_SRC, du::wrap(a_md(a.shape()), a.raw())},
                     {DNNL_ARG_DST, du::wrap(e->pd.dst_desc(), py)}};
       args.emplace(DNNL_ARG_WEIGHTS,
@@ -338,12 +338,11 @@ class GemmKernel final : public OpKernel {
     return trans_b_ ? du::strided_md({bs[1], bs[0]}, du::dt::f32, {1, bs[1]}) : du::plain_md(bs, du::dt::f32);
   }
 
-  std::shared_ptr<const MmEntry> entry(int64_t M, const Shape& bs, const Shape* cs, int threads) const {
+  std::shared_ptr<const MmEntry> entry(int64_t M, const Shape& bs, const Shape* cs, bool pack, int threads) const {
     const int64_t K = trans_b_ ? bs[1] : bs[0], N = trans_b_ ? bs[0] : bs[1];
     const bool use_c = cs && beta_ != 0.f;
     const bool bias = use_c && row_bias(*cs, N);
     const bool accumulate = use_c && !bias;
-    const bool pack = packed_.has_source();
     return cache_.get({threads, M, K, N, bias, accumulate, pack}, [&] {
       const Shape as = trans_a_ ? Shape{K, M} : Shape{M, K};
       const auto bias_md = bias ? du::plain_md(du::dims{1, N}, du::dt::f32) : dnnl::memory::desc();
