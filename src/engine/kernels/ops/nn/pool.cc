@@ -128,6 +128,26 @@ class PoolKernel final : public OpKernel {
       else p_ = static_cast<float>(init.node.attr_int("p", 2));
       if (!(p_ > 0)) throw Error(ErrorCode::kInvalidModel, "LpPool p must be positive");
     }
+    // Build the primitive now when the input shape is known.
+    const ValueInfo* xi = init.input_info(0);
+    if (kind != Kind::kLp && !(kind == Kind::kMax && init.node.has_output(1)) && xi && xi->has_shape &&
+        xi->dims.size() >= 3 && xi->dims.size() <= 5) {
+      bool known = true;
+      for (int64_t d : xi->dims) known = known && d > 0;
+      const DataType t = xi->dtype == DataType::kInt8 || xi->dtype == DataType::kUInt8 ? xi->dtype : DataType::kFloat;
+      if (known && (kind == Kind::kMax || t == DataType::kFloat)) {
+        try {
+          const std::vector<int64_t> in(xi->dims.begin() + 2, xi->dims.end());
+          const WindowGeometry g = window_geometry(attrs_, in, attrs_.kernel);
+          if (!needs_direct(g, in)) {
+            const int threads = du::resolve_threads(init.options.threads);
+            du::ThreadScope ts(threads);
+            entry(xi->dims, t, g, threads);
+          }
+        } catch (const Error&) {
+        }
+      }
+    }
   }
 
   void compute(KernelContext& ctx) const override {
@@ -151,28 +171,42 @@ class PoolKernel final : public OpKernel {
     Tensor* idx = want_idx ? &ctx.allocate(1, DataType::kInt64, ys) : nullptr;
     if (y.numel() == 0) return;
 
-    // ONNX counts pads but not the ceil_mode extension; oneDNN counts both.
-    bool extends = false;
-    for (size_t i = 0; i < in.size(); ++i)
-      extends = extends || (g.out[i] - 1) * g.strides[i] + (g.kernel[i] - 1) * g.dilations[i] + 1 >
-                               in[i] + g.pad_begin[i] + g.pad_end[i];
-    const bool direct = want_idx || kind_ == Kind::kLp || (kind_ == Kind::kAvg && count_include_pad_ && extends);
-    if (direct) {
+    if (want_idx || needs_direct(g, in)) {
       run_direct(ctx, x, g, in, y, idx);
       return;
     }
     const Tensor xf = int8 ? x : du::as_float(x);
     Tensor yf = (int8 || dtype == DataType::kFloat) ? y : Tensor(DataType::kFloat, ys);
     du::ThreadScope ts(ctx.threads());
-    std::vector<int64_t> key{ctx.threads(), static_cast<int64_t>(xf.dtype())};
-    key.insert(key.end(), x.shape().begin(), x.shape().end());
-    auto e = cache_.get(key, [&] { return build(xf.shape(), ys, g, xf.dtype()); });
+    auto e = entry(xf.shape(), xf.dtype(), g, ctx.threads());
     du::run(e->prim, e->pd,
             {{DNNL_ARG_SRC, du::wrap(e->pd.src_desc(), xf.raw())}, {DNNL_ARG_DST, du::wrap(e->pd.dst_desc(), yf.raw())}});
     if (!int8 && dtype != DataType::kFloat) y = du::from_float(yf, dtype);
   }
 
  private:
+  // LpPool, and average pooling that counts padding where ceil_mode
+  // extends windows past the pads (ONNX counts only the real pads, oneDNN
+  // the whole kernel), run on the direct loop.
+  bool needs_direct(const WindowGeometry& g, const std::vector<int64_t>& in) const {
+    if (kind_ == Kind::kLp) return true;
+    if (kind_ != Kind::kAvg || !count_include_pad_) return false;
+    for (size_t i = 0; i < in.size(); ++i)
+      if ((g.out[i] - 1) * g.strides[i] + (g.kernel[i] - 1) * g.dilations[i] + 1 > in[i] + g.pad_begin[i] + g.pad_end[i])
+        return true;
+    return false;
+  }
+
+  std::shared_ptr<const PoolEntry> entry(const Shape& xs, DataType t, const WindowGeometry& g, int threads) const {
+    std::vector<int64_t> key{threads, static_cast<int64_t>(t)};
+    key.insert(key.end(), xs.begin(), xs.end());
+    return cache_.get(key, [&] {
+      Shape ys{xs[0], xs[1]};
+      ys.insert(ys.end(), g.out.begin(), g.out.end());
+      return build(xs, ys, g, t);
+    });
+  }
+
   PoolEntry build(const Shape& xs, const Shape& ys, const WindowGeometry& g, DataType t) const {
     const size_t n = g.out.size();
     du::dims pl(n), pr(n), dil(n);
