@@ -1,0 +1,216 @@
+// Conv (1-D/2-D/3-D, groups incl. depthwise, dilations, strides, pads,
+// auto_pad, optional bias) on oneDNN's convolution_forward.
+//
+// One primitive per input shape (and thread count), cached. Constant
+// weights are reordered once into the layout the primitive prefers.
+// Activations cross op boundaries in plain NCHW; inside, the kernel lets
+// oneDNN pick its layout (format_tag::any, blocked nChw16c on AVX-512) and
+// reorders in and out when that is faster than convolving the plain layout
+// (see choose_layout()).
+#include <optional>
+
+#include "kernels/kernel.h"
+#include "kernels/util/dispatch.h"
+#include "kernels/util/dnnl_util.h"
+#include "kernels/util/nn_geometry.h"
+#include "kernels/util/shape_util.h"
+
+namespace pier::kernels {
+
+namespace {
+
+namespace du = dnnl_util;
+
+struct ConvEntry {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+  Shape out_shape;
+  dnnl::memory::desc src_plain, dst_plain, w_plain;
+  std::optional<du::Reorder> src_in, dst_out, w_in;  // set when layouts differ
+};
+
+class ConvKernel final : public OpKernel {
+ public:
+  explicit ConvKernel(const KernelInit& init) : attrs_(WindowAttrs::parse(init.node)) {
+    group_ = init.node.attr_int("group", 1);
+    if (group_ < 1) throw Error(ErrorCode::kInvalidModel, "group must be positive");
+    w_ = du::ConstantInput(init.constant_input(1));
+    b_ = du::ConstantInput(init.constant_input(2));
+    if (w_.f32.defined() && w_.f32.rank() >= 3) {
+      packed_.set_source(w_md(w_.f32.shape()), w_.f32);
+      // Build the primitive and pack the weights now when the input shape
+      // is fully known.
+      const ValueInfo* xi = init.input_info(0);
+      if (xi && xi->has_shape && !xi->dims.empty()) {
+        bool known = true;
+        for (int64_t d : xi->dims) known = known && d >= 0;
+        if (known) {
+          try {
+            const int threads = du::resolve_threads(init.options.threads);
+            du::ThreadScope ts(threads);
+            auto e = entry(xi->dims, w_.f32.shape(), init.node.has_input(2), threads);
+            packed_.get(e->pd.weights_desc());
+          } catch (const Error&) {
+            // Bad shapes are reported when the node runs.
+          }
+        }
+      }
+    }
+  }
+
+  void compute(KernelContext& ctx) const override {
+    const Tensor& x_in = ctx.input(0);
+    const DataType dtype = x_in.dtype();
+    if (dtype != DataType::kFloat && dtype != DataType::kDouble && dtype != DataType::kFloat16 &&
+        dtype != DataType::kBFloat16)
+      unsupported_type(dtype, "Conv");
+    if (ctx.input(1).dtype() != dtype || (ctx.has_input(2) && ctx.input(2).dtype() != dtype))
+      throw Error(ErrorCode::kInvalidArgument, "Conv inputs must all have the input's type");
+    const Tensor x = du::as_float(x_in);
+    const bool w_is_const = packed_.has_source() && w_.matches(ctx.input(1));
+    const Tensor w = w_is_const ? w_.f32 : du::as_float(ctx.input(1));
+    const bool has_b = ctx.has_input(2);
+    Tensor b;
+    if (has_b) b = b_.matches(ctx.input(2)) && b_.f32.defined() ? b_.f32 : du::as_float(ctx.input(2));
+    validate(x.shape(), w.shape(), has_b ? &b : nullptr);
+
+    du::ThreadScope ts(ctx.threads());
+    auto e = entry(x.shape(), w.shape(), has_b, ctx.threads());
+    Tensor y = dtype == DataType::kFloat ? ctx.allocate(0, dtype, e->out_shape) : Tensor(DataType::kFloat, e->out_shape);
+    if (y.numel() > 0) {
+      if (x.numel() == 0) {
+        std::fill_n(static_cast<float*>(y.raw()), y.numel(), 0.f);
+        if (has_b) add_bias(y, b);
+      } else {
+        execute(*e, x, w, w_is_const, has_b ? &b : nullptr, y);
+      }
+    }
+    if (dtype != DataType::kFloat) ctx.allocate(0, dtype, e->out_shape) = du::from_float(y, dtype);
+  }
+
+ private:
+  dnnl::memory::desc w_md(const Shape& ws) const {
+    du::dims d;
+    if (group_ > 1) {
+      d.push_back(group_);
+      d.push_back(ws[0] / group_);
+      for (size_t i = 1; i < ws.size(); ++i) d.push_back(ws[i]);
+    } else {
+      d = du::to_dims(ws);
+    }
+    return du::plain_md(d, du::dt::f32);
+  }
+
+  void validate(const Shape& xs, const Shape& ws, const Tensor* b) const {
+    if (xs.size() < 3 || xs.size() > 5)
+      throw Error(ErrorCode::kInvalidArgument, "Conv input must be 3-D to 5-D (N, C, spatial...), got " + shape_str(xs));
+    if (ws.size() != xs.size())
+      throw Error(ErrorCode::kInvalidArgument, "Conv weights " + shape_str(ws) + " do not match input rank " +
+                                                   shape_str(xs));
+    if (xs[1] != ws[1] * group_)
+      throw Error(ErrorCode::kInvalidArgument, "Conv input channels " + std::to_string(xs[1]) + " != weights " +
+                                                   shape_str(ws) + " x group " + std::to_string(group_));
+    if (ws[0] % group_ != 0 || ws[0] == 0)
+      throw Error(ErrorCode::kInvalidArgument, "Conv output channels " + std::to_string(ws[0]) +
+                                                   " are not a positive multiple of group " + std::to_string(group_));
+    if (!attrs_.kernel.empty() && !std::equal(attrs_.kernel.begin(), attrs_.kernel.end(), ws.begin() + 2, ws.end()))
+      throw Error(ErrorCode::kInvalidArgument, "Conv kernel_shape " + dims_str(attrs_.kernel) +
+                                                   " does not match weights " + shape_str(ws));
+    if (b && (b->rank() != 1 || b->dim(0) != ws[0]))
+      throw Error(ErrorCode::kInvalidArgument, "Conv bias must be 1-D of size " + std::to_string(ws[0]) + ", got " +
+                                                   shape_str(b->shape()));
+  }
+
+  std::shared_ptr<const ConvEntry> entry(const Shape& xs, const Shape& ws, bool has_b, int threads) const {
+    std::vector<int64_t> key{threads, has_b};
+    key.insert(key.end(), xs.begin(), xs.end());
+    key.insert(key.end(), ws.begin(), ws.end());
+    return cache_.get(key, [&] { return build(xs, ws, has_b); });
+  }
+
+  ConvEntry build(const Shape& xs, const Shape& ws, bool has_b) const {
+    validate(xs, ws, nullptr);
+    const std::vector<int64_t> in(xs.begin() + 2, xs.end()), k(ws.begin() + 2, ws.end());
+    const WindowGeometry g = window_geometry(attrs_, in, k);
+    Shape ys{xs[0], ws[0]};
+    ys.insert(ys.end(), g.out.begin(), g.out.end());
+    checked_numel(ys, "Conv output");
+    ConvEntry e;
+    e.out_shape = ys;
+    e.src_plain = du::plain_md(xs, du::dt::f32);
+    e.dst_plain = du::plain_md(ys, du::dt::f32);
+    e.w_plain = w_md(ws);
+    const bool blocked = prefer_blocked_conv(ws[1], ws[0] / group_, group_, k, g.strides, g.out);
+    const auto any = du::tag::any;
+    const auto src_md = blocked ? dnnl::memory::desc(du::to_dims(xs), du::dt::f32, any) : e.src_plain;
+    const auto dst_md = blocked ? dnnl::memory::desc(du::to_dims(ys), du::dt::f32, any) : e.dst_plain;
+    const auto w_any = dnnl::memory::desc(e.w_plain.dims(), du::dt::f32, any);
+    const auto b_md = has_b ? du::plain_md(du::dims{ws[0]}, du::dt::f32) : dnnl::memory::desc();
+    du::dims dil(g.dilations.size());
+    for (size_t i = 0; i < dil.size(); ++i) dil[i] = g.dilations[i] - 1;  // oneDNN counts gaps
+    e.pd = du::create_pd("Conv", [&] {
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                        src_md, w_any, b_md, dst_md, du::dims(g.strides.begin(), g.strides.end()),
+                                        dil, du::dims(g.pad_begin.begin(), g.pad_begin.end()),
+                                        du::dims(g.pad_end.begin(), g.pad_end.end()));
+      return dnnl::convolution_forward::primitive_desc(d, du::attr(), du::engine());
+    });
+    e.prim = dnnl::convolution_forward(e.pd);
+    if (e.pd.src_desc() != e.src_plain) e.src_in.emplace(e.src_plain, e.pd.src_desc());
+    if (e.pd.dst_desc() != e.dst_plain) e.dst_out.emplace(e.pd.dst_desc(), e.dst_plain);
+    if (e.pd.weights_desc() != e.w_plain) e.w_in.emplace(e.w_plain, e.pd.weights_desc());
+    return e;
+  }
+
+  void execute(const ConvEntry& e, const Tensor& x, const Tensor& w, bool w_is_const, const Tensor* b,
+               Tensor& y) const {
+    du::TempBuffer src_buf, dst_buf, w_buf;
+    dnnl::memory src = du::wrap(e.src_plain, x.raw());
+    if (e.src_in) {
+      dnnl::memory blocked = du::temp_memory(e.pd.src_desc(), src_buf);
+      (*e.src_in)(src, blocked);
+      src = blocked;
+    }
+    dnnl::memory wm;
+    if (w_is_const) {
+      wm = packed_.get(e.pd.weights_desc());
+    } else {
+      wm = du::wrap(e.w_plain, w.raw());
+      if (e.w_in) {
+        dnnl::memory packed = du::temp_memory(e.pd.weights_desc(), w_buf);
+        (*e.w_in)(wm, packed);
+        wm = packed;
+      }
+    }
+    dnnl::memory dst_plain = du::wrap(e.dst_plain, y.raw());
+    dnnl::memory dst = e.dst_out ? du::temp_memory(e.pd.dst_desc(), dst_buf) : dst_plain;
+    du::Args args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
+    if (b) args.emplace(DNNL_ARG_BIAS, du::wrap(e.pd.bias_desc(), b->raw()));
+    du::run(e.prim, e.pd, std::move(args));
+    if (e.dst_out) (*e.dst_out)(dst, dst_plain);
+  }
+
+  static void add_bias(Tensor& y, const Tensor& b) {
+    float* p = static_cast<float*>(y.raw());
+    const float* pb = static_cast<const float*>(b.raw());
+    const int64_t n = y.dim(0), c = y.dim(1), inner = y.numel() / std::max<int64_t>(1, n * c);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < c; ++j)
+        for (int64_t k = 0; k < inner; ++k) p[(i * c + j) * inner + k] += pb[j];
+  }
+
+  WindowAttrs attrs_;
+  int64_t group_ = 1;
+  du::ConstantInput w_, b_;
+  du::PackedWeights packed_;
+  du::PrimitiveCache<ConvEntry> cache_;
+};
+
+}  // namespace
+
+void register_kernels_nn_conv(KernelRegistry& r) {
+  r.add("", "Conv", 1, 10, make_factory<ConvKernel>());
+  r.add("", "Conv", 11, kOpenEnded, make_factory<ConvKernel>());
+}
+
+}  // namespace pier::kernels

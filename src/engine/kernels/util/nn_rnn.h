@@ -1,0 +1,73 @@
+// Shared pieces of the recurrent kernels (RNN, GRU, LSTM): attribute
+// parsing, ONNX's activation functions, and the reference implementation
+// used for everything oneDNN cannot express (non-default activations,
+// clip, input_forget, ragged sequence_lens). The reference does its matrix
+// products with oneDNN's sgemm; only the gate arithmetic is a plain loop.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace pier::kernels::rnn {
+
+enum class Cell { kRnn, kGru, kLstm };
+enum class Direction { kForward, kReverse, kBidirectional };
+
+struct Activation {
+  enum class Kind { kRelu, kTanh, kSigmoid, kAffine, kLeakyRelu, kThresholdedRelu, kScaledTanh, kHardSigmoid, kElu,
+                    kSoftsign, kSoftplus };
+  Kind kind = Kind::kTanh;
+  float alpha = 0.f, beta = 0.f;
+  float operator()(float x) const;
+  // Parses an ONNX activation name (case-insensitive); takes alpha/beta
+  // from the lists at the cursors when the function has those parameters.
+  static Activation parse(const std::string& name, const std::vector<float>& alphas, size_t& ai,
+                          const std::vector<float>& betas, size_t& bi);
+};
+
+struct Attrs {
+  Cell cell = Cell::kRnn;
+  Direction direction = Direction::kForward;
+  int64_t hidden = 0;
+  std::vector<Activation> acts;  // per direction: 1 (RNN), 2 (GRU) or 3 (LSTM) functions
+  float clip = 0.f;              // 0: none
+  int64_t layout = 0;            // 0: [seq, batch, ...]; 1: [batch, seq, ...]
+  bool linear_before_reset = false;
+  bool input_forget = false;
+
+  int gates() const { return cell == Cell::kRnn ? 1 : cell == Cell::kGru ? 3 : 4; }
+  int funcs() const { return cell == Cell::kRnn ? 1 : cell == Cell::kGru ? 2 : 3; }
+  int dirs() const { return direction == Direction::kBidirectional ? 2 : 1; }
+  const Activation& act(int dir, int k) const { return acts[static_cast<size_t>(dir * funcs() + k)]; }
+  // True when every direction uses the op's default functions.
+  bool default_activations() const;
+
+  static Attrs parse(const ir::Node& node, Cell cell);
+};
+
+// Inputs in layout 0 (float). Optional pointers may be null.
+struct Inputs {
+  int64_t T = 0, N = 0, I = 0;
+  const float* x = nullptr;       // [T, N, I]
+  const float* w = nullptr;       // [D, G*H, I]
+  const float* r = nullptr;       // [D, G*H, H]
+  const float* b = nullptr;       // [D, 2*G*H]
+  const int32_t* seq = nullptr;   // [N]
+  const float* h0 = nullptr;      // [D, N, H]
+  const float* c0 = nullptr;      // [D, N, H]
+  const float* p = nullptr;       // [D, 3*H]
+};
+
+// Outputs in layout 0 (float). Null pointers are not written.
+struct Outputs {
+  float* y = nullptr;   // [T, D, N, H]
+  float* yh = nullptr;  // [D, N, H]
+  float* yc = nullptr;  // [D, N, H]
+};
+
+void reference(const Attrs& a, const Inputs& in, const Outputs& out);
+
+}  // namespace pier::kernels::rnn
