@@ -6,7 +6,7 @@
 
 #include "pier/engine.h"
 
-namespace pier::kernels::signal {
+namespace pier::kernels::fft {
 
 namespace {
 
@@ -151,4 +151,4 @@ void FftPlan::mixed(const cdouble* in, int64_t stride, cdouble* out, int64_t n, 
   }
 }
 
-}  // namespace pier::kernels::signal
+}  // namespace pier::kernels::fft

@@ -14,7 +14,7 @@
 #include <memory>
 #include <vector>
 
-namespace pier::kernels::signal {
+namespace pier::kernels::fft {
 
 using cdouble = std::complex<double>;
 
@@ -54,4 +54,4 @@ class FftPlan {
   std::vector<cdouble> kernel_;    // FFT of the conjugate chirp, zero padded to m_, scaled by 1/m_
 };
 
-}  // namespace pier::kernels::signal
+}  // namespace pier::kernels::fft

@@ -28,8 +28,8 @@ namespace pier::kernels {
 
 namespace {
 
-using signal::cdouble;
-using signal::FftPlan;
+using fft::cdouble;
+using fft::FftPlan;
 
 // Value of a scalar (or one-element) int32/int64 input.
 int64_t scalar_int_input(const Tensor& t, const char* op, const char* what) {
