@@ -60,9 +60,15 @@ class ClipKernel final : public OpKernel {
       T* py = static_cast<T*>(y.raw());
       if constexpr (std::is_floating_point_v<C>) {
         map_unary<T>(ctx.threads(), px, py, x.numel(),
-                     [=](C v) { return vmath::sel(v > b, b, vmath::sel(v < a, a, v)); });
+                     [=](C v) {
+                       const C t = vmath::sel(v < a, a, v);
+                       return vmath::sel(t > b, b, t);
+                     });
       } else {
-        map_unary<T>(ctx.threads(), px, py, x.numel(), [=](C v) { return v > b ? b : (v < a ? a : v); });
+        map_unary<T>(ctx.threads(), px, py, x.numel(), [=](C v) {
+          const C t = v < a ? a : v;
+          return t > b ? b : t;
+        });
       }
     });
   }

@@ -23,8 +23,8 @@ inline C combine(Op op, C a, C b) {
   if constexpr (std::is_floating_point_v<C>) {
     // NaN in either operand propagates (numpy's minimum/maximum).
     switch (op) {
-      case Op::kMin: return vmath::sel(a != a, a, vmath::sel(b < a, b, a));
-      case Op::kMax: return vmath::sel(a != a, a, vmath::sel(b > a, b, a));
+      case Op::kMin: return vmath::sel((b < a) | (b != b), b, a);
+      case Op::kMax: return vmath::sel((b > a) | (b != b), b, a);
       default: return a + b;
     }
   } else {
