@@ -30,9 +30,13 @@ inline double sel(bool c, double a, double b) {
 
 // exp(x) for float. Range reduction x = n*ln2 + r with |r| <= ln2/2, a degree
 // 7 Taylor polynomial for exp(r), and 2^n applied in two halves so that
-// results in the subnormal range and up to FLT_MAX come out right.
+// results up to FLT_MAX come out right. Results below FLT_MIN (x < -87.33)
+// are flushed to +0: subnormal arithmetic costs ~100 cycles per operation on
+// x86 without flush-to-zero, and softmax/sigmoid over masked or very
+// negative logits would hit it constantly. The absolute error is < 1.2e-38.
 inline float exp_f(float x) {
-  const float xc = sel(x < -104.f, -104.f, sel(x > 88.8f, 88.8f, x));  // NaN passes through
+  constexpr float kLow = -87.33f;  // exp(kLow) = 1.183e-38 > FLT_MIN
+  const float xc = sel(x < kLow, kLow, sel(x > 88.8f, 88.8f, x));  // NaN passes through
   const float shifter = 12582912.f;                                 // 1.5 * 2^23: rounds to integer
   const float t = xc * 1.44269504088896341f + shifter;
   const float nf = t - shifter;
@@ -45,11 +49,11 @@ inline float exp_f(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.f;
   p = p * r + 1.f;
-  const int32_t n = static_cast<int32_t>(sel(nf == nf, nf, 0.f));  // in [-150, 129]
+  const int32_t n = static_cast<int32_t>(sel(nf == nf, nf, 0.f));  // in [-126, 129]
   const int32_t n1 = n >> 1, n2 = n - n1;
   const float s1 = std::bit_cast<float>(static_cast<uint32_t>(n1 + 127) << 23);
   const float s2 = std::bit_cast<float>(static_cast<uint32_t>(n2 + 127) << 23);
-  const float y = p * s1 * s2;
+  const float y = sel(x < kLow, 0.f, p * s1 * s2);
   return sel(x == x, y, x);
 }
 
