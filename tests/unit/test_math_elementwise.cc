@@ -156,3 +156,26 @@ TEST(MathDropout, TrainingModeScalesKeptValuesAndIsSeeded) {
   EXPECT_THROW(run_node("Dropout", {x, make<float>({}, {1.5f}), make_bool({}, {1})}, {DataType::kFloat}, {}, 13),
                Error);
 }
+
+TEST(MathBinary, PowFastPathsMatchStdPow) {
+  const Tensor x = random_float({3, 50}, 14, 0.1f, 4);
+  for (float e : {2.f, 3.f, 1.f, 0.5f, -1.f, 1.7f}) {
+    auto y = run_node("Pow", {x, make<float>({}, {e})}, {DataType::kFloat}, {}, 15);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const double want = std::pow(double{x.data<float>()[i]}, double{e});
+      EXPECT_NEAR(y[0].tensor().data<float>()[i], want, 2e-7 * std::fabs(want)) << "exponent " << e;
+    }
+  }
+  auto i = run_node("Pow", {make<int32_t>({3}, {2, -3, 5}), make<int32_t>({1}, {2})}, {DataType::kInt32}, {}, 15);
+  EXPECT_TRUE(tensors_near(i[0].tensor(), make<int32_t>({3}, {4, 9, 25})));
+}
+
+TEST(MathBinary, ComparisonsWithBroadcastScalars) {
+  const Tensor x = random_float({4, 33}, 15);
+  auto y = run_node("GreaterOrEqual", {x, make<float>({1}, {0.f})}, {DataType::kBool}, {}, 16);
+  auto z = run_node("Less", {make<float>({}, {0.f}), x}, {DataType::kBool}, {}, 13);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    EXPECT_EQ(y[0].tensor().data<bool>()[i], x.data<float>()[i] >= 0.f);
+    EXPECT_EQ(z[0].tensor().data<bool>()[i], 0.f < x.data<float>()[i]);
+  }
+}
