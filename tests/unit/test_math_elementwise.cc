@@ -1,6 +1,7 @@
 // Variadic Min/Max/Sum/Mean, Clip, PRelu and Dropout.
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "test_util.h"
 
@@ -153,6 +154,12 @@ TEST(MathDropout, TrainingModeScalesKeptValuesAndIsSeeded) {
   }
   EXPECT_GT(kept, 650);
   EXPECT_LT(kept, 850);
+  // The draws follow numpy.random.seed(7); uniform(0, 1, shape) >= ratio.
+  std::mt19937 gen(7);
+  for (int64_t i = 0; i < 1000; ++i) {
+    const uint32_t hi = gen() >> 5, lo = gen() >> 6;
+    EXPECT_EQ(a[1].tensor().data<bool>()[i], (hi * 67108864.0 + lo) / 9007199254740992.0 >= 0.25);
+  }
   EXPECT_THROW(run_node("Dropout", {x, make<float>({}, {1.5f}), make_bool({}, {1})}, {DataType::kFloat}, {}, 13),
                Error);
 }

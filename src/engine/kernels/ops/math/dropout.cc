@@ -8,9 +8,12 @@
 // Training mode (opset 12+, training_mode = true, ratio > 0) follows the
 // spec: each element is kept with probability 1 - ratio and scaled by
 // 1 / (1 - ratio), and the mask says which were kept. The spec leaves the
-// random source open: with the `seed` attribute the masks come from a
-// generator seeded with it (the same masks on every run); without it each
-// run draws a fresh seed from std::random_device.
+// random source open. Pier draws the way the ONNX reference does
+// (numpy.random.seed(seed); uniform(0, 1, shape) >= ratio): a 32-bit
+// Mersenne Twister seeded with the low 32 bits of `seed`, one 53-bit double
+// from two draws per element, in row-major order. With the `seed` attribute
+// the masks are therefore reproducible and equal the reference's; without
+// it each run takes a fresh seed from std::random_device.
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -72,12 +75,16 @@ class DropoutKernel final : public OpKernel {
     }
     // Training: one sequential generator per call, so results do not depend
     // on the thread count.
-    std::mt19937_64 gen(has_seed_ ? seed_ : next_seed());
-    std::bernoulli_distribution keep(1.0 - ratio);
+    std::mt19937 gen(static_cast<uint32_t>(has_seed_ ? seed_ : next_seed()));
     Tensor& y = ctx.allocate(0, x.dtype(), x.shape());
     Tensor mask(DataType::kBool, x.shape());
     bool* pm = mask.data<bool>();
-    for (int64_t i = 0; i < x.numel(); ++i) pm[i] = keep(gen);
+    const double drop = ratio;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const uint32_t a = gen() >> 5, b = gen() >> 6;  // numpy's random_sample
+      const double u = (a * 67108864.0 + b) / 9007199254740992.0;
+      pm[i] = u >= drop;
+    }
     dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       using C = compute_t<T>;
