@@ -55,8 +55,12 @@ inline C row_sum(const C* x, int64_t n, F pre) {
   constexpr int kLanes = 16;
   C acc[kLanes] = {};
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
+  for (; i + kLanes <= n; i += kLanes) {
+    // Keeps GCC from fully unrolling the lane loop before the loop
+    // vectorizer sees it (SLP on the unrolled body is less reliable).
+#pragma GCC unroll 1
     for (int k = 0; k < kLanes; ++k) acc[k] += pre(x[i + k]);
+  }
   C s = 0;
   for (; i < n; ++i) s += pre(x[i]);
   for (int k = 0; k < kLanes; ++k) s += acc[k];
@@ -85,11 +89,13 @@ inline C row_max(const C* x, int64_t n) {
   bool nan[kLanes] = {};
   for (int k = 0; k < kLanes; ++k) acc[k] = x[k];
   int64_t i = kLanes;
-  for (; i + kLanes <= n; i += kLanes)
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma GCC unroll 1
     for (int k = 0; k < kLanes; ++k) {
       acc[k] = x[i + k] > acc[k] ? x[i + k] : acc[k];
       nan[k] |= x[i + k] != x[i + k];
     }
+  }
   C m = acc[0];
   bool any_nan = false;
   for (; i < n; ++i) {

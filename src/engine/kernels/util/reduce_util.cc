@@ -123,6 +123,23 @@ inline A comb(A a, A b) {
   }
 }
 
+// The same for scalar code (tails, combining lanes): a branch is cheaper
+// there than the bitwise select, which round-trips through integer registers.
+// The max/min ternaries compile to maxss/minss; the NaN test is a branch
+// that is always predicted.
+template <typename A, ReduceOp OP>
+inline A comb_s(A a, A b) {
+  if constexpr (std::is_floating_point_v<A> && OP == ReduceOp::kMax) {
+    const A r = b > a ? b : a;
+    return b != b ? b : r;
+  } else if constexpr (std::is_floating_point_v<A> && OP == ReduceOp::kMin) {
+    const A r = b < a ? b : a;
+    return b != b ? b : r;
+  } else {
+    return comb<A, OP>(a, b);
+  }
+}
+
 template <typename A, ReduceOp OP>
 inline A post(A acc, int64_t count, A shift) {
   if constexpr (OP == ReduceOp::kMean) return acc / static_cast<A>(count);
@@ -145,13 +162,17 @@ inline A reduce_row(const T* x, int64_t n, A shift, A acc) {
     A lane[kLanes];
     for (int k = 0; k < kLanes; ++k) lane[k] = init_of<A, OP>();
     int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
+    for (; i + kLanes <= n; i += kLanes) {
+      // Keeps GCC from fully unrolling the lane loop before the loop
+      // vectorizer sees it (SLP on the unrolled body fails for max/min).
+#pragma GCC unroll 1
       for (int k = 0; k < kLanes; ++k) lane[k] = comb<A, OP>(lane[k], pre<A, OP>(cvt<A>(x[i + k]), shift));
-    for (; i < n; ++i) acc = comb<A, OP>(acc, pre<A, OP>(cvt<A>(x[i]), shift));
-    for (int k = 0; k < kLanes; ++k) acc = comb<A, OP>(acc, lane[k]);
+    }
+    for (; i < n; ++i) acc = comb_s<A, OP>(acc, pre<A, OP>(cvt<A>(x[i]), shift));
+    for (int k = 0; k < kLanes; ++k) acc = comb_s<A, OP>(acc, lane[k]);
     return acc;
   }
-  for (int64_t i = 0; i < n; ++i) acc = comb<A, OP>(acc, pre<A, OP>(cvt<A>(x[i]), shift));
+  for (int64_t i = 0; i < n; ++i) acc = comb_s<A, OP>(acc, pre<A, OP>(cvt<A>(x[i]), shift));
   return acc;
 }
 
@@ -195,7 +216,7 @@ void core_rows(const Plan& p, const T* x, const A* shift, A* res, int threads) {
       }
     });
     A acc = init_of<A, OP>();
-    for (int64_t k = 0; k < parts; ++k) acc = comb<A, OP>(acc, part[k]);
+    for (int64_t k = 0; k < parts; ++k) acc = comb_s<A, OP>(acc, part[k]);
     res[o] = acc;
   }
 }
@@ -247,7 +268,7 @@ void core_cols(const Plan& p, const T* x, const A* shift, A* res, int threads) {
   });
   for (int64_t o = 0; o < O; ++o) {
     A acc = part[o];
-    for (int64_t k = 1; k < parts; ++k) acc = comb<A, OP>(acc, part[k * O + o]);
+    for (int64_t k = 1; k < parts; ++k) acc = comb_s<A, OP>(acc, part[k * O + o]);
     res[o] = acc;
   }
 }
