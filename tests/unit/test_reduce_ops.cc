@@ -165,11 +165,15 @@ TEST(ReduceOps, IntegerTypes) {
 
 TEST(ReduceOps, NaNPropagatesThroughMaxAndMin) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  std::vector<float> v(40, 1.f);
-  v[17] = nan;
-  for (const char* op : {"ReduceMax", "ReduceMin"}) {
-    auto y = run_node(op, {make<float>({40}, v)}, {DataType::kFloat}, {}, 13);
-    EXPECT_TRUE(std::isnan(y[0].tensor().data<float>()[0])) << op;
+  for (int64_t n : {5, 40}) {
+    for (int64_t pos = 0; pos < n; pos += 3) {  // in the vector lanes and in the scalar tail
+      std::vector<float> v(static_cast<size_t>(n), 1.f);
+      v[pos] = nan;
+      for (const char* op : {"ReduceMax", "ReduceMin"}) {
+        auto y = run_node(op, {make<float>({n}, v)}, {DataType::kFloat}, {}, 13);
+        EXPECT_TRUE(std::isnan(y[0].tensor().data<float>()[0])) << op << " n " << n << " pos " << pos;
+      }
+    }
   }
 }
 
