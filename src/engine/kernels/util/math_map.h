@@ -12,7 +12,11 @@
 #include "kernels/util/dispatch.h"
 #include "kernels/util/parallel.h"
 
-namespace pier::kernels {
+namespace pier::kernels::math_util {
+
+// Helpers live in math_util so their short names cannot clash with other
+// families' helpers (inline functions with equal signatures would silently
+// violate the one-definition rule).
 
 template <typename T>
 inline constexpr bool is_half_v = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
@@ -109,4 +113,4 @@ inline C row_max(const C* x, int64_t n) {
   return any_nan ? static_cast<C>(NAN) : m;
 }
 
-}  // namespace pier::kernels
+}  // namespace pier::kernels::math_util

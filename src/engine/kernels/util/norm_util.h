@@ -12,7 +12,7 @@
 
 #include "kernels/util/math_map.h"
 
-namespace pier::kernels {
+namespace pier::kernels::math_util {
 
 template <typename C, typename F>
 inline double row_sum_blocked(const C* x, int64_t n, F pre) {
@@ -36,4 +36,4 @@ inline RowMoments<C> row_moments(const C* x, int64_t n, double epsilon) {
   return {m, static_cast<C>(1.0 / std::sqrt(var + epsilon))};
 }
 
-}  // namespace pier::kernels
+}  // namespace pier::kernels::math_util

@@ -13,6 +13,8 @@ namespace pier::kernels {
 
 namespace {
 
+using namespace math_util;
+
 using vmath::sel;
 
 enum class Op {

@@ -14,6 +14,8 @@ namespace pier::kernels {
 
 namespace {
 
+using namespace math_util;
+
 class ClipKernel final : public OpKernel {
  public:
   explicit ClipKernel(const KernelInit& init) {

@@ -18,6 +18,8 @@ namespace pier::kernels {
 
 namespace {
 
+using namespace math_util;
+
 enum class Op { kSoftmax, kLogSoftmax, kHardmax };
 
 template <typename C>

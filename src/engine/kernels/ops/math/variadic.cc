@@ -16,6 +16,8 @@ namespace pier::kernels {
 
 namespace {
 
+using namespace math_util;
+
 enum class Op { kMin, kMax, kSum, kMean };
 
 template <typename C>

@@ -13,6 +13,8 @@ namespace pier::kernels {
 
 namespace {
 
+using namespace math_util;
+
 class InstanceNormKernel final : public OpKernel {
  public:
   explicit InstanceNormKernel(const KernelInit& init) : epsilon_(init.node.attr_float("epsilon", 1e-5f)) {}

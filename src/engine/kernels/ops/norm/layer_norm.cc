@@ -16,6 +16,8 @@ namespace pier::kernels {
 
 namespace {
 
+using namespace math_util;
+
 // Expands `t` (broadcastable to `shape`) into a dense vector of C.
 template <typename C>
 std::vector<C> expand_to(const Tensor& t, const Shape& shape, const char* what) {
