@@ -20,19 +20,6 @@ inline C int_div(C a, C b) {
   return a / b;
 }
 
-template <typename C>
-inline C apply_arith(Op op, C a, C b) {
-  switch (op) {
-    case Op::kAdd: return a + b;
-    case Op::kSub: return a - b;
-    case Op::kMul: return a * b;
-    case Op::kDiv:
-      if constexpr (std::is_integral_v<C>) return int_div(a, b);
-      else return a / b;
-    default: return C{};
-  }
-}
-
 // Mod with fmod=0 takes the divisor's sign (Python %), fmod=1 the dividend's.
 template <typename C>
 inline C mod_op(C a, C b, bool fmod) {
@@ -48,6 +35,24 @@ inline C mod_op(C a, C b, bool fmod) {
     }
     return r;
   }
+}
+
+template <Op kOp, typename C>
+inline C arith(C a, C b) {
+  if constexpr (kOp == Op::kAdd) return static_cast<C>(a + b);
+  else if constexpr (kOp == Op::kSub) return static_cast<C>(a - b);
+  else if constexpr (kOp == Op::kMul) return static_cast<C>(a * b);
+  else if constexpr (std::is_integral_v<C>) return int_div(a, b);
+  else return a / b;
+}
+
+template <Op kOp, typename C>
+inline bool compare(C a, C b) {
+  if constexpr (kOp == Op::kEq) return a == b;
+  else if constexpr (kOp == Op::kLt) return a < b;
+  else if constexpr (kOp == Op::kGt) return a > b;
+  else if constexpr (kOp == Op::kLe) return a <= b;
+  else return a >= b;
 }
 
 bool is_compare(Op op) { return op >= Op::kEq && op <= Op::kGe; }
@@ -147,17 +152,14 @@ class BinaryKernel final : public OpKernel {
     if constexpr (std::is_same_v<T, std::string>) {
       for (int64_t i = 0; i < n; ++i) z[i] = x[i * sx] == y[i * sy];
     } else if constexpr (std::is_same_v<O, bool> && !std::is_same_v<T, bool>) {
-      for (int64_t i = 0; i < n; ++i) {
-        const auto u = load(x[i * sx]);
-        const auto v = load(y[i * sy]);
-        switch (op) {
-          case Op::kEq: z[i] = u == v; break;
-          case Op::kLt: z[i] = u < v; break;
-          case Op::kGt: z[i] = u > v; break;
-          case Op::kLe: z[i] = u <= v; break;
-          case Op::kGe: z[i] = u >= v; break;
-          default: z[i] = false;
-        }
+      switch (op) {
+        case Op::kEq: cmp_row<Op::kEq>(x, sx, y, sy, z, n); break;
+        case Op::kLt: cmp_row<Op::kLt>(x, sx, y, sy, z, n); break;
+        case Op::kGt: cmp_row<Op::kGt>(x, sx, y, sy, z, n); break;
+        case Op::kLe: cmp_row<Op::kLe>(x, sx, y, sy, z, n); break;
+        case Op::kGe: cmp_row<Op::kGe>(x, sx, y, sy, z, n); break;
+        default:
+          for (int64_t i = 0; i < n; ++i) z[i] = false;
       }
     } else if constexpr (std::is_same_v<T, bool>) {
       for (int64_t i = 0; i < n; ++i) {
@@ -178,8 +180,7 @@ class BinaryKernel final : public OpKernel {
       using C = compute_t<T>;
       switch (op) {
         case Op::kPow:
-          for (int64_t i = 0; i < n; ++i)
-            z[i] = store<T>(static_cast<C>(std::pow(static_cast<double>(load(x[i * sx])), static_cast<double>(load(y[i * sy])))));
+          pow_row<T>(x, sx, y, sy, z, n);
           break;
         case Op::kMod:
         case Op::kFMod:
@@ -195,21 +196,86 @@ class BinaryKernel final : public OpKernel {
             }
           }
           break;
-        default:
-          if (sx == 1 && sy == 1) {
-            for (int64_t i = 0; i < n; ++i) z[i] = store<T>(apply_arith<C>(op, load(x[i]), load(y[i])));
-          } else if (sx == 1) {
-            const C v = load(y[0]);
-            for (int64_t i = 0; i < n; ++i) z[i] = store<T>(apply_arith<C>(op, load(x[i]), v));
-          } else if (sy == 1) {
-            const C u = load(x[0]);
-            for (int64_t i = 0; i < n; ++i) z[i] = store<T>(apply_arith<C>(op, u, load(y[i])));
-          } else {
-            const C r = apply_arith<C>(op, load(x[0]), load(y[0]));
-            for (int64_t i = 0; i < n; ++i) z[i] = store<T>(r);
-          }
+        case Op::kAdd: arith_row<Op::kAdd>(x, sx, y, sy, z, n); break;
+        case Op::kSub: arith_row<Op::kSub>(x, sx, y, sy, z, n); break;
+        case Op::kMul: arith_row<Op::kMul>(x, sx, y, sy, z, n); break;
+        case Op::kDiv: arith_row<Op::kDiv>(x, sx, y, sy, z, n); break;
+        default: break;
       }
     }
+  }
+
+  // One loop per (op, operand layout) so each is a straight vectorizable
+  // loop: the op is a template argument, not a switch inside the loop.
+  template <Op kOp, typename T>
+  static void arith_row(const T* x, int64_t sx, const T* y, int64_t sy, T* z, int64_t n) {
+    using C = compute_t<T>;
+    if (sx == 1 && sy == 1) {
+      for (int64_t i = 0; i < n; ++i) z[i] = store<T>(arith<kOp, C>(load(x[i]), load(y[i])));
+    } else if (sx == 1) {
+      const C v = load(y[0]);
+      for (int64_t i = 0; i < n; ++i) z[i] = store<T>(arith<kOp, C>(load(x[i]), v));
+    } else if (sy == 1) {
+      const C u = load(x[0]);
+      for (int64_t i = 0; i < n; ++i) z[i] = store<T>(arith<kOp, C>(u, load(y[i])));
+    } else {
+      const T r = store<T>(arith<kOp, C>(load(x[0]), load(y[0])));
+      for (int64_t i = 0; i < n; ++i) z[i] = r;
+    }
+  }
+
+  template <Op kOp, typename T>
+  static void cmp_row(const T* x, int64_t sx, const T* y, int64_t sy, bool* z, int64_t n) {
+    if (sx == 1 && sy == 1) {
+      for (int64_t i = 0; i < n; ++i) z[i] = compare<kOp>(load(x[i]), load(y[i]));
+    } else if (sx == 1) {
+      const auto v = load(y[0]);
+      for (int64_t i = 0; i < n; ++i) z[i] = compare<kOp>(load(x[i]), v);
+    } else if (sy == 1) {
+      const auto u = load(x[0]);
+      for (int64_t i = 0; i < n; ++i) z[i] = compare<kOp>(u, load(y[i]));
+    } else {
+      const bool r = compare<kOp>(load(x[0]), load(y[0]));
+      for (int64_t i = 0; i < n; ++i) z[i] = r;
+    }
+  }
+
+  // Pow with a row-constant exponent of 2, 3, 1, 0.5 or -1 (the common cases
+  // in exported models) avoids a libm call per element; otherwise pow is
+  // computed in double.
+  template <typename T>
+  static void pow_row(const T* x, int64_t sx, const T* y, int64_t sy, T* z, int64_t n) {
+    using C = compute_t<T>;
+    if (sy == 0 && sx == 1) {
+      const C e = load(y[0]);
+      if (e == C(2)) {
+        for (int64_t i = 0; i < n; ++i) z[i] = store<T>(static_cast<C>(load(x[i]) * load(x[i])));
+        return;
+      }
+      if (e == C(1)) {
+        for (int64_t i = 0; i < n; ++i) z[i] = x[i];
+        return;
+      }
+      if constexpr (std::is_floating_point_v<C>) {
+        if (e == C(3)) {
+          for (int64_t i = 0; i < n; ++i) {
+            const double v = load(x[i]);
+            z[i] = store<T>(static_cast<C>(v * v * v));
+          }
+          return;
+        }
+        if (e == C(0.5)) {
+          for (int64_t i = 0; i < n; ++i) z[i] = store<T>(std::sqrt(load(x[i])));
+          return;
+        }
+        if (e == C(-1)) {
+          for (int64_t i = 0; i < n; ++i) z[i] = store<T>(C(1) / load(x[i]));
+          return;
+        }
+      }
+    }
+    for (int64_t i = 0; i < n; ++i)
+      z[i] = store<T>(static_cast<C>(std::pow(static_cast<double>(load(x[i * sx])), static_cast<double>(load(y[i * sy])))));
   }
 
   Op op_;
