@@ -26,14 +26,17 @@ torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 def calibrate_bn(module, make_batch, passes=3):
     """Runs train-mode forward passes so BatchNorm layers learn real statistics."""
-    has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
-    if not has_bn:
-        return
+    bns = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:  # cumulative averages: the statistics of exactly these passes
+        bn.reset_running_stats()
+        bn.momentum = None
     module.train()
     with torch.no_grad():
         for _ in range(passes):
             module(make_batch())
     module.eval()
+    for bn in bns:
+        bn.momentum = 0.1
 
 
 def classifier(ctor, size=224, **kw):
@@ -165,7 +168,8 @@ MODELS = {
     "deeplabv3_mobilenet": (segmentation(tv.segmentation.deeplabv3_mobilenet_v3_large), 16, "dense"),
     "r3d_18": (video, 13, "dense"),
     "ssdlite320": (detection(tv.detection.ssdlite320_mobilenet_v3_large, 320), 11, "detection"),
-    "fasterrcnn_mobilenet": (detection(tv.detection.fasterrcnn_mobilenet_v3_large_320_fpn, 320), 11, "detection"),
+    "fasterrcnn_mobilenet": (detection(tv.detection.fasterrcnn_mobilenet_v3_large_320_fpn, 320, box_score_thresh=0.0),
+                             11, "detection"),
     "transformer_encoder": (transformer, 14, "dense"),
     "embedding": (embedding, 13, "dense"),
     "lstm_bidirectional": (lstm, 12, "dense"),
