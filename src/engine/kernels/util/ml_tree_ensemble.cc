@@ -73,6 +73,7 @@ TreeEnsemble::TreeEnsemble(const ir::Node& node, const std::string& prefix, int6
   };
 
   nodes_.resize(n);
+  bool mixed = false;
   for (size_t i = 0; i < n; ++i) {
     FlatNode& f = nodes_[i];
     f.mode = parse_mode(modes[i]);
@@ -85,9 +86,13 @@ TreeEnsemble::TreeEnsemble(const ir::Node& node, const std::string& prefix, int6
       bad_attr(node_name(treeids[i], nodeids[i]) + ": feature id " + std::to_string(featureids[i]) + " is out of range");
     f.feature = static_cast<int32_t>(featureids[i]);
     num_features_ = std::max<int64_t>(num_features_, f.feature + 1);
+    if (uniform_mode_ == kLeaf) uniform_mode_ = f.mode;  // the first branch node
+    if (uniform_mode_ != f.mode) mixed = true;
     f.true_child = find(treeids[i], truen[i], "nodes_truenodeids: child");
     f.false_child = find(treeids[i], falsen[i], "nodes_falsenodeids: child");
   }
+
+  if (mixed || (uniform_mode_ != kLeq && uniform_mode_ != kLt)) uniform_mode_ = kLeaf;  // generic walk
 
   // Leaf weights, grouped per leaf in attribute order.
   const std::vector<int64_t> w_tree = node.attr_ints(prefix + "_treeids");

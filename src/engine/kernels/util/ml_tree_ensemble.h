@@ -43,35 +43,73 @@ class TreeEnsemble {
   // work estimates): the deepest tree's depth.
   int64_t max_depth() const { return max_depth_; }
 
-  // Calls fn(const Weight* begin, const Weight* end) with the weights of the
-  // leaf that row `x` reaches in each tree, in tree order.
+  // For each tree, and in it for each of `rows` rows of x (row r at
+  // x + r * stride): calls fn(r, const Weight* begin, const Weight* end)
+  // with the weights of the leaf the row reaches. Trees are the outer loop
+  // so that one tree's nodes stay in cache while a block of rows walks it.
   template <typename F>
-  void for_each_leaf(const double* x, F&& fn) const {
-    const FlatNode* nodes = nodes_.data();
-    for (int32_t root : roots_) {
-      const FlatNode* n = nodes + root;
-      while (n->mode != kLeaf) {
-        const double v = x[n->feature];
-        bool go;
-        if (std::isnan(v)) {
-          go = n->nan_true;
-        } else {
-          switch (n->mode) {
-            case kLeq: go = v <= n->threshold; break;
-            case kLt: go = v < n->threshold; break;
-            case kGte: go = v >= n->threshold; break;
-            case kGt: go = v > n->threshold; break;
-            case kEq: go = v == n->threshold; break;
-            default: go = v != n->threshold; break;
-          }
-        }
-        n = nodes + (go ? n->true_child : n->false_child);
-      }
-      fn(weights_.data() + n->true_child, weights_.data() + n->false_child);
+  void for_each_leaf(const double* x, int64_t rows, int64_t stride, F&& fn) const {
+    switch (uniform_mode_) {
+      case kLeq: walk<kLeq>(x, rows, stride, fn); break;
+      case kLt: walk<kLt>(x, rows, stride, fn); break;
+      default: walk<kLeaf>(x, rows, stride, fn); break;  // mixed modes
     }
   }
 
  private:
+  // True when a row with feature value v takes node n's true branch. M is
+  // the mode of every branch node, or kLeaf for mixed modes (read from n).
+  template <int M, typename Node>
+  static bool goes_true(const Node* n, double v) {
+    if constexpr (M == kLeq) {
+      return v <= n->threshold || (n->nan_true && std::isnan(v));  // NaN fails the comparison
+    } else if constexpr (M == kLt) {
+      return v < n->threshold || (n->nan_true && std::isnan(v));
+    } else {
+      if (std::isnan(v)) return n->nan_true;
+      switch (n->mode) {
+        case kLeq: return v <= n->threshold;
+        case kLt: return v < n->threshold;
+        case kGte: return v >= n->threshold;
+        case kGt: return v > n->threshold;
+        case kEq: return v == n->threshold;
+        default: return v != n->threshold;
+      }
+    }
+  }
+
+  template <int M, typename F>
+  void walk(const double* x, int64_t rows, int64_t stride, F& fn) const {
+    const FlatNode* nodes = nodes_.data();
+    const Weight* weights = weights_.data();
+    // Rows walk a tree kLanes at a time: independent walks interleave, so
+    // their node loads overlap instead of each waiting on the previous.
+    constexpr int kLanes = 8;
+    for (int32_t root : roots_) {
+      int64_t r = 0;
+      for (; r + kLanes <= rows; r += kLanes) {
+        const FlatNode* n[kLanes];
+        for (int l = 0; l < kLanes; ++l) n[l] = nodes + root;
+        for (bool moved = true; moved;) {
+          moved = false;
+          for (int l = 0; l < kLanes; ++l) {
+            const FlatNode* c = n[l];
+            if (c->mode == kLeaf) continue;
+            n[l] = nodes + (goes_true<M>(c, x[(r + l) * stride + c->feature]) ? c->true_child : c->false_child);
+            moved = true;
+          }
+        }
+        for (int l = 0; l < kLanes; ++l) fn(r + l, weights + n[l]->true_child, weights + n[l]->false_child);
+      }
+      for (; r < rows; ++r) {
+        const double* xr = x + r * stride;
+        const FlatNode* n = nodes + root;
+        while (n->mode != kLeaf) n = nodes + (goes_true<M>(n, xr[n->feature]) ? n->true_child : n->false_child);
+        fn(r, weights + n->true_child, weights + n->false_child);
+      }
+    }
+  }
+
   struct FlatNode {
     double threshold;
     int32_t feature;
@@ -87,6 +125,7 @@ class TreeEnsemble {
   int64_t num_features_ = 0;
   int64_t max_depth_ = 0;
   bool non_negative_ = true;
+  Mode uniform_mode_ = kLeaf;  // the mode of every branch node, kLeaf if they differ
 };
 
 }  // namespace pier::kernels::ml

@@ -41,15 +41,16 @@ std::vector<double> base_values(const ir::Node& node, int64_t n) {
   return b;
 }
 
-// Walks rows [begin, end) of x through the ensemble: calls row_fn(r, xrow).
+// Splits rows [begin, end) of x into blocks converted to double and calls
+// block_fn(first_row, rows_in_block, block_data).
 template <typename F>
-void for_rows(const Tensor& x, int64_t f, int64_t begin, int64_t end, F&& row_fn) {
-  constexpr int64_t kBlock = 64;
+void for_blocks(const Tensor& x, int64_t f, int64_t begin, int64_t end, F&& block_fn) {
+  constexpr int64_t kBlock = 128;
   std::vector<double> buf(static_cast<size_t>(std::min(kBlock, end - begin) * f));
   for (int64_t b = begin; b < end; b += kBlock) {
     const int64_t e = std::min(end, b + kBlock);
     ml::rows_as_double(x, b, e, f, buf.data());
-    for (int64_t r = b; r < e; ++r) row_fn(r, buf.data() + (r - b) * f);
+    block_fn(b, e - b, buf.data());
   }
 }
 
@@ -82,15 +83,15 @@ class TreeEnsembleRegressorKernel final : public OpKernel {
     const double n_trees = static_cast<double>(std::max<int64_t>(ens_.num_trees(), 1));
     const int64_t grain = ml::row_grain(ens_.num_trees() * ens_.max_depth() + t);
     parallel_for(ctx.threads(), rows.n, grain, [&](int64_t begin, int64_t end) {
-      std::vector<double> acc(static_cast<size_t>(t));
-      std::vector<uint8_t> seen(static_cast<size_t>(t));
-      for_rows(x, rows.f, begin, end, [&](int64_t r, const double* xr) {
-        std::fill(acc.begin(), acc.end(), 0.0);
-        std::fill(seen.begin(), seen.end(), 0);
-        ens_.for_each_leaf(xr, [&](const TreeEnsemble::Weight* w, const TreeEnsemble::Weight* we) {
+      std::vector<double> acc;
+      std::vector<uint8_t> seen;
+      for_blocks(x, rows.f, begin, end, [&](int64_t first, int64_t nb, const double* xb) {
+        acc.assign(static_cast<size_t>(nb * t), 0.0);
+        seen.assign(static_cast<size_t>(nb * t), 0);
+        ens_.for_each_leaf(xb, nb, rows.f, [&](int64_t r, const TreeEnsemble::Weight* w, const TreeEnsemble::Weight* we) {
           for (; w != we; ++w) {
-            double& a = acc[static_cast<size_t>(w->target)];
-            uint8_t& s = seen[static_cast<size_t>(w->target)];
+            double& a = acc[static_cast<size_t>(r * t + w->target)];
+            uint8_t& s = seen[static_cast<size_t>(r * t + w->target)];
             switch (agg_) {
               case Agg::kSum:
               case Agg::kAverage: a += w->value; break;
@@ -100,12 +101,15 @@ class TreeEnsembleRegressorKernel final : public OpKernel {
             s = 1;
           }
         });
-        for (int64_t k = 0; k < t; ++k) {
-          if (agg_ == Agg::kAverage) acc[k] /= n_trees;
-          acc[k] += base_[k];
+        for (int64_t r = 0; r < nb; ++r) {
+          double* row = acc.data() + r * t;
+          for (int64_t k = 0; k < t; ++k) {
+            if (agg_ == Agg::kAverage) row[k] /= n_trees;
+            row[k] += base_[k];
+          }
+          ml::apply_post_transform(post_, row, t);
+          for (int64_t k = 0; k < t; ++k) out[(first + r) * t + k] = static_cast<float>(row[k]);
         }
-        ml::apply_post_transform(post_, acc.data(), t);
-        for (int64_t k = 0; k < t; ++k) out[r * t + k] = static_cast<float>(acc[k]);
       });
     });
   }
@@ -163,25 +167,28 @@ class TreeEnsembleClassifierKernel final : public OpKernel {
     float* z = zt ? zt->data<float>() : nullptr;
     const int64_t grain = ml::row_grain(ens_.num_trees() * ens_.max_depth() + k);
     parallel_for(ctx.threads(), rows.n, grain, [&](int64_t begin, int64_t end) {
-      std::vector<double> acc(static_cast<size_t>(k));
-      for_rows(x, rows.f, begin, end, [&](int64_t r, const double* xr) {
-        std::fill(acc.begin(), acc.end(), 0.0);
-        ens_.for_each_leaf(xr, [&](const TreeEnsemble::Weight* w, const TreeEnsemble::Weight* we) {
-          for (; w != we; ++w) acc[static_cast<size_t>(w->target)] += w->value;
+      std::vector<double> acc;
+      for_blocks(x, rows.f, begin, end, [&](int64_t first, int64_t nb, const double* xb) {
+        acc.assign(static_cast<size_t>(nb * k), 0.0);
+        ens_.for_each_leaf(xb, nb, rows.f, [&](int64_t r, const TreeEnsemble::Weight* w, const TreeEnsemble::Weight* we) {
+          for (; w != we; ++w) acc[static_cast<size_t>(r * k + w->target)] += w->value;
         });
-        int64_t best = 0;
-        if (binary_) {
-          best = finish_binary(acc[static_cast<size_t>(binary_class_)] + binary_base_, acc.data());
-        } else {
-          for (int64_t c = 0; c < k; ++c) {
-            acc[c] += base_[c];
-            if (acc[c] > acc[best]) best = c;
+        for (int64_t r = 0; r < nb; ++r) {
+          double* row = acc.data() + r * k;
+          int64_t best = 0;
+          if (binary_) {
+            best = finish_binary(row[binary_class_] + binary_base_, row);
+          } else {
+            for (int64_t c = 0; c < k; ++c) {
+              row[c] += base_[c];
+              if (row[c] > row[best]) best = c;
+            }
+            ml::apply_post_transform(post_, row, k);
           }
-          ml::apply_post_transform(post_, acc.data(), k);
+          labels_.write(y, first + r, best);
+          if (z)
+            for (int64_t c = 0; c < k; ++c) z[(first + r) * k + c] = static_cast<float>(row[c]);
         }
-        labels_.write(y, r, best);
-        if (z)
-          for (int64_t c = 0; c < k; ++c) z[r * k + c] = static_cast<float>(acc[c]);
       });
     });
   }
