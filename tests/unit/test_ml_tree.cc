@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <random>
 
 #include "test_ml_helpers.h"
 
@@ -296,6 +297,58 @@ TEST(MlTreeRegressor, ManyRowsThreadedMatchesSingleThread) {
       for (const auto& [id, w] : tree)
         if (id == 0) t0 += w;
     EXPECT_FLOAT_EQ(po[2 * r], static_cast<float>(t0)) << r;
+  }
+}
+
+// Random trees of random shapes, with NaN inputs, for each walk the
+// kernel specializes: all BRANCH_LEQ, all BRANCH_LT, and mixed modes.
+TEST(MlTreeRegressor, RandomTreesMatchReference) {
+  std::mt19937 rng(7);
+  const std::vector<std::string> all_modes = {"BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ",
+                                              "BRANCH_NEQ"};
+  for (int variant = 0; variant < 3; ++variant) {
+    std::vector<TNode> nodes;
+    std::vector<TWeight> ws;
+    for (int64_t t = 0; t < 6; ++t) {
+      // Grow a random binary tree breadth-first to at most 15 nodes.
+      int64_t next = 1;
+      std::vector<int64_t> open = {0};
+      while (!open.empty()) {
+        const int64_t id = open.front();
+        open.erase(open.begin());
+        if (next + 2 <= 15 && rng() % 4 != 0) {
+          std::string mode = variant == 0 ? "BRANCH_LEQ" : variant == 1 ? "BRANCH_LT" : all_modes[rng() % 6];
+          const double th = static_cast<int>(rng() % 7) / 2.0 - 1.5;  // on the input grid: EQ/NEQ can hit
+          nodes.push_back({t, id, mode, static_cast<int64_t>(rng() % 3), th, next, next + 1, int64_t(rng() % 2)});
+          open.push_back(next);
+          open.push_back(next + 1);
+          next += 2;
+        } else {
+          nodes.push_back({t, id, "LEAF"});
+          ws.push_back({t, id, 0, static_cast<int>(rng() % 100) / 10.0});
+        }
+      }
+    }
+    auto a = tree_attrs(nodes, ws, "target");
+    a.push_back(attr("n_targets", int64_t{1}));
+    std::vector<float> x;
+    std::vector<std::vector<double>> rows;
+    for (int r = 0; r < 37; ++r) {  // not a multiple of the 8-row lanes
+      std::vector<double> row;
+      for (int j = 0; j < 3; ++j) {
+        const float v = rng() % 5 == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<int>(rng() % 7) / 2.f - 1.5f;
+        x.push_back(v);
+        row.push_back(v);
+      }
+      rows.push_back(row);
+    }
+    auto o = run_ml("TreeEnsembleRegressor", {make<float>({37, 3}, x)}, {DataType::kFloat}, a);
+    for (int r = 0; r < 37; ++r) {
+      double want = 0;
+      for (const auto& tree : ref_votes(nodes, ws, rows[r], true))
+        for (const auto& [id, w] : tree) want += w;
+      EXPECT_NEAR(o[0].tensor().data<float>()[r], want, 1e-5) << "variant " << variant << " row " << r;
+    }
   }
 }
 
