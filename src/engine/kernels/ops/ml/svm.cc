@@ -52,6 +52,33 @@ class SvmKernelFn {
   }
   void force_linear() { type_ = kLinear; }
 
+  // out[v] = K(x, sv_v) for the v support vectors stored transposed in
+  // svt ([f, n]): the inner loops run over vectors, so they vectorize.
+  void values(const double* x, const double* svt, int64_t n, int64_t f, double* out) const {
+    std::fill(out, out + n, 0.0);
+    if (type_ == kRbf) {
+      for (int64_t j = 0; j < f; ++j) {
+        const double xj = x[j];
+        const double* s = svt + j * n;
+        for (int64_t v = 0; v < n; ++v) {
+          const double d = xj - s[v];
+          out[v] += d * d;
+        }
+      }
+      for (int64_t v = 0; v < n; ++v) out[v] = std::exp(-gamma_ * out[v]);
+      return;
+    }
+    for (int64_t j = 0; j < f; ++j) {
+      const double xj = x[j];
+      const double* s = svt + j * n;
+      for (int64_t v = 0; v < n; ++v) out[v] += xj * s[v];
+    }
+    if (type_ == kPoly)
+      for (int64_t v = 0; v < n; ++v) out[v] = std::pow(gamma_ * out[v] + coef0_, degree_);
+    else if (type_ == kSigmoid)
+      for (int64_t v = 0; v < n; ++v) out[v] = std::tanh(gamma_ * out[v] + coef0_);
+  }
+
   double operator()(const double* x, const double* v, int64_t f) const {
     if (type_ == kRbf) {
       double d = 0;
@@ -86,16 +113,26 @@ void check_features(const char* op, int64_t got, int64_t want) {
                                                  " features, the model expects " + std::to_string(want));
 }
 
-// Runs fn(r, xrow) for the rows of x in parallel, rows converted to double.
+// Runs fn(r, xrow, scratch) for the rows of x in parallel, rows converted
+// to double; scratch is a per-thread buffer of `scratch_size` doubles.
 template <typename F>
-void for_each_row(KernelContext& ctx, const Tensor& x, const ml::Rows& rows, int64_t per_row, F&& fn) {
+void for_each_row(KernelContext& ctx, const Tensor& x, const ml::Rows& rows, int64_t per_row, int64_t scratch_size,
+                  F&& fn) {
   parallel_for(ctx.threads(), rows.n, ml::row_grain(per_row), [&](int64_t begin, int64_t end) {
-    std::vector<double> xr(static_cast<size_t>(rows.f));
+    std::vector<double> xr(static_cast<size_t>(rows.f)), scratch(static_cast<size_t>(scratch_size));
     for (int64_t r = begin; r < end; ++r) {
       ml::rows_as_double(x, r, r + 1, rows.f, xr.data());
-      fn(r, xr.data());
+      fn(r, xr.data(), scratch.data());
     }
   });
+}
+
+// [n, f] row-major -> [f, n].
+std::vector<double> transposed(const std::vector<double>& a, int64_t n, int64_t f) {
+  std::vector<double> t(a.size());
+  for (int64_t v = 0; v < n; ++v)
+    for (int64_t j = 0; j < f; ++j) t[j * n + v] = a[v * f + j];
+  return t;
 }
 
 class SVMRegressorKernel final : public OpKernel {
@@ -118,6 +155,7 @@ class SVMRegressorKernel final : public OpKernel {
         ml::bad_attr("coefficients has " + std::to_string(coef_.size()) + " entries for " +
                      std::to_string(n_supports_) + " support vectors");
       features_ = static_cast<int64_t>(sv_.size()) / n_supports_;
+      svt_ = transposed(sv_, n_supports_, features_);
     } else {
       kernel_.force_linear();  // linear mode: coefficients are the weights
       features_ = static_cast<int64_t>(coef_.size());
@@ -129,10 +167,12 @@ class SVMRegressorKernel final : public OpKernel {
     const ml::Rows rows = ml::rows_of(x, "SVMRegressor");
     check_features("SVMRegressor", rows.f, features_);
     float* y = ctx.allocate(0, DataType::kFloat, {rows.n, 1}).data<float>();
-    for_each_row(ctx, x, rows, features_ * std::max<int64_t>(n_supports_, 1), [&](int64_t r, const double* xr) {
+    const int64_t nsv = n_supports_;
+    for_each_row(ctx, x, rows, features_ * std::max<int64_t>(nsv, 1), nsv, [&](int64_t r, const double* xr, double* kv) {
       double s = rho_[0];
-      if (n_supports_ > 0) {
-        for (int64_t v = 0; v < n_supports_; ++v) s += coef_[v] * kernel_(xr, sv_.data() + v * features_, features_);
+      if (nsv > 0) {
+        kernel_.values(xr, svt_.data(), nsv, features_, kv);
+        for (int64_t v = 0; v < nsv; ++v) s += coef_[v] * kv[v];
       } else {
         s += kernel_(xr, coef_.data(), features_);
       }
@@ -148,6 +188,7 @@ class SVMRegressorKernel final : public OpKernel {
  private:
   SvmKernelFn kernel_;
   std::vector<double> sv_, coef_, rho_;
+  std::vector<double> svt_;  // support vectors transposed, [features, n_supports]
   int64_t n_supports_;
   bool one_class_;
   PostTransform post_;
@@ -156,7 +197,7 @@ class SVMRegressorKernel final : public OpKernel {
 
 // Pairwise coupling of libsvm: r is k x k with r[i][j] = P(i | i or j);
 // writes class probabilities to p.
-void couple_probabilities(int64_t k, const std::vector<double>& r, double* p) {
+void couple_probabilities(int64_t k, const double* r, double* p) {
   std::vector<double> q(static_cast<size_t>(k * k), 0.0), qp(static_cast<size_t>(k));
   for (int64_t t = 0; t < k; ++t) {
     p[t] = 1.0 / static_cast<double>(k);
@@ -225,6 +266,7 @@ class SVMClassifierKernel final : public OpKernel {
         ml::bad_attr(std::to_string(sv_.size()) + " support vector values do not split into " +
                      std::to_string(vectors) + " vectors");
       features_ = static_cast<int64_t>(sv_.size()) / vectors;
+      svt_ = transposed(sv_, vectors, features_);
       if (static_cast<int64_t>(coef_.size()) != (k - 1) * vectors)
         ml::bad_attr("coefficients has " + std::to_string(coef_.size()) + " entries, expected (classes - 1) * " +
                      "vectors = " + std::to_string((k - 1) * vectors));
@@ -253,8 +295,11 @@ class SVMClassifierKernel final : public OpKernel {
     Tensor& y = ctx.allocate(0, labels_.dtype(), {rows.n});
     float* z = ctx.wants_output(1) ? ctx.allocate(1, DataType::kFloat, {rows.n, zcols}).data<float>() : nullptr;
     const int64_t per_row = features_ * (svc_ ? vectors_ : k) + k * k;
-    for_each_row(ctx, x, rows, per_row, [&](int64_t r, const double* xr) {
-      std::vector<double> scores(static_cast<size_t>(std::max(zcols, pairs_)));
+    // scratch: scores | kernel values | pairwise probabilities | votes
+    const int64_t n_scores = std::max(zcols, pairs_);
+    const int64_t scratch = n_scores + vectors_ + (proba ? k * k : 0) + k;
+    for_each_row(ctx, x, rows, per_row, scratch, [&](int64_t r, const double* xr, double* buf) {
+      double* scores = buf;
       int64_t best = 0;
       if (!svc_) {
         for (int64_t c = 0; c < k; ++c) {
@@ -262,16 +307,17 @@ class SVMClassifierKernel final : public OpKernel {
           if (scores[c] > scores[best]) best = c;
         }
       } else {
-        best = decide(xr, scores.data());
+        best = decide(xr, scores, buf + n_scores, buf + n_scores + vectors_ + (proba ? k * k : 0));
         if (proba) {
-          std::vector<double> pr(static_cast<size_t>(k * k), 0.0);
+          double* pr = buf + n_scores + vectors_;
+          std::fill(pr, pr + k * k, 0.0);
           for (int64_t i = 0, p = 0; i < k; ++i)
             for (int64_t j = i + 1; j < k; ++j, ++p) {
               const double v = std::clamp(1.0 / (1.0 + std::exp(scores[p] * prob_a_[p] + prob_b_[p])), 1e-7, 1 - 1e-7);
               pr[i * k + j] = v;
               pr[j * k + i] = 1 - v;
             }
-          couple_probabilities(k, pr, scores.data());
+          couple_probabilities(k, pr, scores);
         } else if (k == 2) {
           scores[1] = scores[0];
           scores[0] = -scores[1];
@@ -279,18 +325,18 @@ class SVMClassifierKernel final : public OpKernel {
       }
       labels_.write(y, r, best);
       if (!z) return;
-      ml::apply_post_transform(post_, scores.data(), zcols);
+      ml::apply_post_transform(post_, scores, zcols);
       for (int64_t c = 0; c < zcols; ++c) z[r * zcols + c] = static_cast<float>(scores[c]);
     });
   }
 
  private:
   // One-vs-one decision values into dec[0..pairs); returns the voted class.
-  int64_t decide(const double* x, double* dec) const {
+  // kv (vectors) and votes (classes) are scratch.
+  int64_t decide(const double* x, double* dec, double* kv, double* votes) const {
     const int64_t k = labels_.size();
-    std::vector<double> kv(static_cast<size_t>(vectors_));
-    for (int64_t v = 0; v < vectors_; ++v) kv[v] = kernel_(x, sv_.data() + v * features_, features_);
-    std::vector<int64_t> votes(static_cast<size_t>(k), 0);
+    kernel_.values(x, svt_.data(), vectors_, features_, kv);
+    std::fill(votes, votes + k, 0.0);
     int64_t p = 0;
     for (int64_t i = 0; i < k; ++i) {
       for (int64_t j = i + 1; j < k; ++j, ++p) {
@@ -300,15 +346,16 @@ class SVMClassifierKernel final : public OpKernel {
         for (int64_t v = start_[i]; v < start_[i] + count_[i]; ++v) s += ci[v] * kv[v];
         for (int64_t v = start_[j]; v < start_[j] + count_[j]; ++v) s += cj[v] * kv[v];
         dec[p] = s;
-        ++votes[s > 0 ? i : j];
+        votes[s > 0 ? i : j] += 1;
       }
     }
-    return std::max_element(votes.begin(), votes.end()) - votes.begin();
+    return std::max_element(votes, votes + k) - votes;
   }
 
   ml::ClassLabels labels_;
   SvmKernelFn kernel_;
   std::vector<double> sv_, coef_, rho_, prob_a_, prob_b_;
+  std::vector<double> svt_;  // support vectors transposed, [features, vectors]
   PostTransform post_;
   bool svc_ = false;
   std::vector<int64_t> start_, count_;
