@@ -100,6 +100,7 @@ TreeEnsemble::TreeEnsemble(const ir::Node& node, const std::string& prefix, int6
   const std::vector<int64_t> w_id = node.attr_ints(prefix + "_ids");
   const std::vector<double> w_value = floats_or_tensor(node, prefix + "_weights");
   const size_t nw = w_tree.size();
+  if (nw >= static_cast<size_t>(INT32_MAX)) bad_attr("too many leaf weights");
   if (w_node.size() != nw || w_id.size() != nw || w_value.size() != nw)
     bad_attr(prefix + "_treeids, " + prefix + "_nodeids, " + prefix + "_ids and " + prefix +
              "_weights must have equal lengths");

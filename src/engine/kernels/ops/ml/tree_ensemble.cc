@@ -42,10 +42,11 @@ std::vector<double> base_values(const ir::Node& node, int64_t n) {
 }
 
 // Splits rows [begin, end) of x into blocks converted to double and calls
-// block_fn(first_row, rows_in_block, block_data).
+// block_fn(first_row, rows_in_block, block_data). Blocks hold up to 128
+// rows, fewer when a row has many (`outputs`) scores to accumulate.
 template <typename F>
-void for_blocks(const Tensor& x, int64_t f, int64_t begin, int64_t end, F&& block_fn) {
-  constexpr int64_t kBlock = 128;
+void for_blocks(const Tensor& x, int64_t f, int64_t outputs, int64_t begin, int64_t end, F&& block_fn) {
+  const int64_t kBlock = std::clamp<int64_t>((int64_t{1} << 16) / std::max<int64_t>(outputs, 1), 1, 128);
   std::vector<double> buf(static_cast<size_t>(std::min(kBlock, end - begin) * f));
   for (int64_t b = begin; b < end; b += kBlock) {
     const int64_t e = std::min(end, b + kBlock);
@@ -85,7 +86,7 @@ class TreeEnsembleRegressorKernel final : public OpKernel {
     parallel_for(ctx.threads(), rows.n, grain, [&](int64_t begin, int64_t end) {
       std::vector<double> acc;
       std::vector<uint8_t> seen;
-      for_blocks(x, rows.f, begin, end, [&](int64_t first, int64_t nb, const double* xb) {
+      for_blocks(x, rows.f, t, begin, end, [&](int64_t first, int64_t nb, const double* xb) {
         acc.assign(static_cast<size_t>(nb * t), 0.0);
         seen.assign(static_cast<size_t>(nb * t), 0);
         ens_.for_each_leaf(xb, nb, rows.f, [&](int64_t r, const TreeEnsemble::Weight* w, const TreeEnsemble::Weight* we) {
@@ -168,7 +169,7 @@ class TreeEnsembleClassifierKernel final : public OpKernel {
     const int64_t grain = ml::row_grain(ens_.num_trees() * ens_.max_depth() + k);
     parallel_for(ctx.threads(), rows.n, grain, [&](int64_t begin, int64_t end) {
       std::vector<double> acc;
-      for_blocks(x, rows.f, begin, end, [&](int64_t first, int64_t nb, const double* xb) {
+      for_blocks(x, rows.f, k, begin, end, [&](int64_t first, int64_t nb, const double* xb) {
         acc.assign(static_cast<size_t>(nb * k), 0.0);
         ens_.for_each_leaf(xb, nb, rows.f, [&](int64_t r, const TreeEnsemble::Weight* w, const TreeEnsemble::Weight* we) {
           for (; w != we; ++w) acc[static_cast<size_t>(r * k + w->target)] += w->value;
