@@ -1,7 +1,7 @@
 // Pier inference engine: the public API.
 //
 // This header is all that the CLI, the server and other layers use. It names
-// tensors, values (tensor, sequence or empty optional), sessions and errors;
+// tensors, values (tensor, sequence, empty optional, map or sequence of maps), sessions and errors;
 // everything else in the engine is private.
 #pragma once
 
@@ -132,45 +132,76 @@ class Tensor {
   void* data_ = nullptr;
 };
 
-// A graph value: a tensor, a sequence of tensors, or an empty optional.
+// A graph value: a tensor, a sequence of tensors, an empty optional, a map
+// or a sequence of maps.
+//
+// Maps (ONNX map(K, V), used by the ai.onnx.ml operators ZipMap,
+// DictVectorizer and CastMap) are a pair of 1-D tensors of equal length:
+// `keys` (int64 or string) and `values` (the value type V, e.g. float).
+// Keys are stored in the order the producer wrote them. A map is its own
+// kind (kMap), and so is a sequence of maps (kMapSequence): code that handles
+// tensor sequences through is_sequence()/items() never sees maps.
 class Value {
  public:
-  enum class Kind : uint8_t { kNone, kTensor, kSequence };
+  enum class Kind : uint8_t { kNone, kTensor, kSequence, kMap, kMapSequence };
+  struct Map {
+    Tensor keys;    // 1-D, int64 or string
+    Tensor values;  // 1-D, as many elements as keys
+  };
   Value() = default;  // empty optional
   Value(Tensor t) : kind_(Kind::kTensor), tensor_(std::move(t)) {}  // NOLINT: implicit by design
   static Value sequence(DataType elem_type, std::vector<Tensor> items);
   static Value none() { return Value(); }
+  // A map; throws Error unless keys is 1-D int64/string and values is 1-D
+  // of the same length.
+  static Value map(Tensor keys, Tensor values);
+  // A sequence of maps, all with key type `key_type` and value type
+  // `value_type` (checked like map()).
+  static Value map_sequence(DataType key_type, DataType value_type, std::vector<Map> maps);
 
   Kind kind() const { return kind_; }
   bool is_tensor() const { return kind_ == Kind::kTensor; }
   bool is_sequence() const { return kind_ == Kind::kSequence; }
   bool is_none() const { return kind_ == Kind::kNone; }
+  bool is_map() const { return kind_ == Kind::kMap; }
+  bool is_map_sequence() const { return kind_ == Kind::kMapSequence; }
   // Throws Error if this is not a tensor.
   const Tensor& tensor() const;
   Tensor& tensor();
   // Throws Error if this is not a sequence.
   const std::vector<Tensor>& items() const;
   std::vector<Tensor>& items();
-  // Element type of a sequence (also of an empty one).
+  // Throws Error if this is not a map.
+  const Map& as_map() const;
+  // Throws Error if this is not a sequence of maps.
+  const std::vector<Map>& maps() const;
+  // Element type of a sequence (also of an empty one); value type of a map
+  // or of a sequence of maps.
   DataType elem_type() const { return kind_ == Kind::kTensor ? tensor_.dtype() : elem_type_; }
+  // Key type of a map or of a sequence of maps; kUndefined otherwise.
+  DataType key_type() const { return key_type_; }
 
  private:
   Kind kind_ = Kind::kNone;
   Tensor tensor_;
   std::vector<Tensor> items_;
   DataType elem_type_ = DataType::kUndefined;
+  std::vector<Map> maps_;  // one entry for kMap
+  DataType key_type_ = DataType::kUndefined;
 };
 
 // Type and shape of a graph input or output, as declared or inferred.
 struct ValueInfo {
   std::string name;
-  Value::Kind kind = Value::Kind::kTensor;  // kSequence for sequence types
+  Value::Kind kind = Value::Kind::kTensor;  // kSequence for sequence types; kMap, kMapSequence for maps
   bool optional = false;                    // declared optional(...)
-  DataType dtype = DataType::kUndefined;    // element type
+  DataType dtype = DataType::kUndefined;    // element type (value type of a map)
   bool has_shape = false;
   std::vector<int64_t> dims;             // -1 where unknown
   std::vector<std::string> dim_params;   // symbolic names, "" where none
-  // "tensor(float)[N,3,224,224]" style description.
+  DataType key_dtype = DataType::kUndefined;  // key type of a map (kMap, kMapSequence)
+  // "tensor(float)[N,3,224,224]" style description; maps read
+  // "map(int64, float)" and "seq(map(string, float))".
   std::string type_str() const;
 };
 

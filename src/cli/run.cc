@@ -63,6 +63,39 @@ void print_value(size_t k, const ValueInfo& info, const Value& v) {
     std::printf("sequence of %zu tensors\n", v.items().size());
     return;
   }
+  if (v.is_map() || v.is_map_sequence()) {
+    // A short summary: the type, the count, and the first map's first keys.
+    const Value::Map* first = nullptr;
+    if (v.is_map()) {
+      first = &v.as_map();
+      std::printf("map(%s, %s) of %lld entries", dtype_name(v.key_type()), dtype_name(v.elem_type()),
+                  static_cast<long long>(first->keys.numel()));
+    } else {
+      if (!v.maps().empty()) first = &v.maps().front();
+      std::printf("sequence of %zu map(%s, %s)", v.maps().size(), dtype_name(v.key_type()), dtype_name(v.elem_type()));
+    }
+    if (first && first->keys.numel() > 0) {
+      const int64_t n = std::min<int64_t>(first->keys.numel(), 4);
+      std::printf("%s {", v.is_map() ? "" : "; first");
+      for (int64_t i = 0; i < n; ++i) {
+        if (first->keys.dtype() == DataType::kString)
+          std::printf("%s\"%s\": ", i ? ", " : "", first->keys.data<std::string>()[i].c_str());
+        else
+          std::printf("%s%lld: ", i ? ", " : "", static_cast<long long>(first->keys.data<int64_t>()[i]));
+        const Tensor& vals = first->values;
+        switch (vals.dtype()) {
+          case DataType::kFloat: std::printf("%.6g", vals.data<float>()[i]); break;
+          case DataType::kDouble: std::printf("%.6g", vals.data<double>()[i]); break;
+          case DataType::kInt64: std::printf("%lld", static_cast<long long>(vals.data<int64_t>()[i])); break;
+          case DataType::kString: std::printf("\"%s\"", vals.data<std::string>()[i].c_str()); break;
+          default: std::printf("?");
+        }
+      }
+      std::printf("%s}", first->keys.numel() > n ? ", ..." : "");
+    }
+    std::printf("\n");
+    return;
+  }
   const Tensor& t = v.tensor();
   std::printf("%s %s", dtype_name(t.dtype()), shape_str(t.shape()).c_str());
   const int64_t n = std::min<int64_t>(t.numel(), 8);

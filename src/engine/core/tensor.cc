@@ -275,27 +275,95 @@ Value Value::sequence(DataType elem_type, std::vector<Tensor> items) {
   return v;
 }
 
+namespace {
+
+const char* kind_noun(Value::Kind k) {
+  switch (k) {
+    case Value::Kind::kNone: return "an empty optional";
+    case Value::Kind::kTensor: return "a tensor";
+    case Value::Kind::kSequence: return "a sequence";
+    case Value::Kind::kMap: return "a map";
+    case Value::Kind::kMapSequence: return "a sequence of maps";
+  }
+  return "a value";
+}
+
+void check_map(const Tensor& keys, const Tensor& values, DataType key_type, DataType value_type) {
+  if (keys.dtype() != DataType::kInt64 && keys.dtype() != DataType::kString)
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("map keys must be int64 or string, got ") + dtype_name(keys.dtype()));
+  if (keys.rank() != 1 || values.rank() != 1 || keys.numel() != values.numel())
+    throw Error(ErrorCode::kInvalidArgument, "map keys and values must be 1-D of equal length, got " +
+                                                 shape_str(keys.shape()) + " and " + shape_str(values.shape()));
+  if ((key_type != DataType::kUndefined && keys.dtype() != key_type) ||
+      (value_type != DataType::kUndefined && values.dtype() != value_type))
+    throw Error(ErrorCode::kInvalidArgument, std::string("map(") + dtype_name(keys.dtype()) + ", " +
+                                                 dtype_name(values.dtype()) + ") in a sequence of map(" +
+                                                 dtype_name(key_type) + ", " + dtype_name(value_type) + ")");
+}
+
+}  // namespace
+
+Value Value::map(Tensor keys, Tensor values) {
+  check_map(keys, values, DataType::kUndefined, DataType::kUndefined);
+  Value v;
+  v.kind_ = Kind::kMap;
+  v.key_type_ = keys.dtype();
+  v.elem_type_ = values.dtype();
+  v.maps_.push_back(Map{std::move(keys), std::move(values)});
+  return v;
+}
+
+Value Value::map_sequence(DataType key_type, DataType value_type, std::vector<Map> maps) {
+  if (key_type != DataType::kInt64 && key_type != DataType::kString)
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("map keys must be int64 or string, got ") + dtype_name(key_type));
+  for (const auto& m : maps) check_map(m.keys, m.values, key_type, value_type);
+  Value v;
+  v.kind_ = Kind::kMapSequence;
+  v.key_type_ = key_type;
+  v.elem_type_ = value_type;
+  v.maps_ = std::move(maps);
+  return v;
+}
+
 const Tensor& Value::tensor() const {
   if (kind_ != Kind::kTensor)
-    throw Error(ErrorCode::kInvalidArgument, kind_ == Kind::kNone ? "expected a tensor, got an empty optional"
-                                                                   : "expected a tensor, got a sequence");
+    throw Error(ErrorCode::kInvalidArgument, std::string("expected a tensor, got ") + kind_noun(kind_));
   return tensor_;
 }
 Tensor& Value::tensor() { return const_cast<Tensor&>(static_cast<const Value*>(this)->tensor()); }
 
 const std::vector<Tensor>& Value::items() const {
   if (kind_ != Kind::kSequence)
-    throw Error(ErrorCode::kInvalidArgument, kind_ == Kind::kNone ? "expected a sequence, got an empty optional"
-                                                                   : "expected a sequence, got a tensor");
+    throw Error(ErrorCode::kInvalidArgument, std::string("expected a sequence, got ") + kind_noun(kind_));
   return items_;
 }
 std::vector<Tensor>& Value::items() {
   return const_cast<std::vector<Tensor>&>(static_cast<const Value*>(this)->items());
 }
 
+const Value::Map& Value::as_map() const {
+  if (kind_ != Kind::kMap)
+    throw Error(ErrorCode::kInvalidArgument, std::string("expected a map, got ") + kind_noun(kind_));
+  return maps_.front();
+}
+
+const std::vector<Value::Map>& Value::maps() const {
+  if (kind_ != Kind::kMapSequence)
+    throw Error(ErrorCode::kInvalidArgument, std::string("expected a sequence of maps, got ") + kind_noun(kind_));
+  return maps_;
+}
+
 std::string ValueInfo::type_str() const {
-  std::string s = kind == Value::Kind::kSequence ? std::string("seq(tensor(") + dtype_name(dtype) + "))"
-                                                  : std::string("tensor(") + dtype_name(dtype) + ")";
+  std::string s;
+  if (kind == Value::Kind::kMap || kind == Value::Kind::kMapSequence) {
+    s = std::string("map(") + dtype_name(key_dtype) + ", " + dtype_name(dtype) + ")";
+    if (kind == Value::Kind::kMapSequence) s = "seq(" + s + ")";
+  } else {
+    s = kind == Value::Kind::kSequence ? std::string("seq(tensor(") + dtype_name(dtype) + "))"
+                                       : std::string("tensor(") + dtype_name(dtype) + ")";
+  }
   if (optional) s = "optional(" + s + ")";
   if (has_shape) {
     s += "[";

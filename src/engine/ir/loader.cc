@@ -183,6 +183,37 @@ void reject_zero_split(const onnx::ModelProto& model, const std::string& label) 
   });
 }
 
+// Nodes of the main graph whose schema can output a map type, removed
+// (with their positions) so that shape inference skips them.
+std::vector<std::pair<int, onnx::NodeProto>> park_map_producers(onnx::GraphProto& g, const OpsetMap& opsets) {
+  std::vector<std::pair<int, onnx::NodeProto>> parked;
+  auto outputs_map = [&](const onnx::NodeProto& n) {
+    auto it = opsets.find(normalize_domain(n.domain()));
+    if (it == opsets.end()) return false;
+    const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(n.op_type(), it->second, n.domain());
+    if (!schema) return false;
+    for (const auto& out : schema->outputs())
+      for (const auto* t : out.GetTypes())
+        if (t->find("map(") != std::string::npos) return true;
+    return false;
+  };
+  auto* nodes = g.mutable_node();
+  for (int i = nodes->size() - 1; i >= 0; --i) {
+    if (!outputs_map(nodes->Get(i))) continue;
+    parked.emplace_back(i, std::move(*nodes->Mutable(i)));
+    nodes->DeleteSubrange(i, 1);
+  }
+  return parked;  // last position first
+}
+
+void unpark(onnx::GraphProto& g, std::vector<std::pair<int, onnx::NodeProto>> parked) {
+  auto* nodes = g.mutable_node();
+  for (auto it = parked.rbegin(); it != parked.rend(); ++it) {
+    *nodes->Add() = std::move(it->second);
+    for (int j = nodes->size() - 1; j > it->first; --j) nodes->SwapElements(j, j - 1);
+  }
+}
+
 std::string unsupported_message(const std::string& domain, const std::string& op, int opset, const std::string& node) {
   return "unsupported operator " + (domain.empty() ? std::string("ai.onnx") : domain) + "::" + op + " (opset " +
          std::to_string(opset) + ") at node \"" + node + "\"";
@@ -249,11 +280,19 @@ LoadedModel load(onnx::ModelProto& model, const std::string& base_dir, const std
   // (old exporters produce models stricter rules reject, and ONNX Runtime
   // runs them); contradictions between declared and inferred types still
   // reject the model. Kernels validate their own attributes.
-  try {
-    onnx::ShapeInferenceOptions opts(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
-    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), opts);
-  } catch (const std::exception& e) {
-    invalid(label + ": shape inference failed: " + e.what());
+  {
+    // onnx 1.12's inference fails the whole model on a node whose inferred
+    // output is a map ("type case unsupported for symbolic shape
+    // inference"), i.e. on every ai.onnx.ml ZipMap. Infer without those
+    // nodes; their outputs keep their declared types.
+    auto parked = park_map_producers(*model.mutable_graph(), opsets);
+    try {
+      onnx::ShapeInferenceOptions opts(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
+      onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), opts);
+    } catch (const std::exception& e) {
+      invalid(label + ": shape inference failed: " + e.what());
+    }
+    unpark(*model.mutable_graph(), std::move(parked));
   }
 
   ConvertContext ctx;

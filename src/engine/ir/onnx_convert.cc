@@ -106,6 +106,17 @@ ValueInfo value_info_from_type(const std::string& name, const onnx::TypeProto& t
     vi.kind = Value::Kind::kSequence;
     tp = &tp->sequence_type().elem_type();
   }
+  if (tp->has_map_type()) {
+    // map(K, V) with a tensor value type V: the map's values are V's
+    // elements (ai.onnx.ml's ZipMap, DictVectorizer, CastMap).
+    const auto& mt = tp->map_type();
+    vi.kind = vi.kind == Value::Kind::kSequence ? Value::Kind::kMapSequence : Value::Kind::kMap;
+    vi.key_dtype = valid_dtype(mt.key_type()) ? static_cast<DataType>(mt.key_type()) : DataType::kUndefined;
+    vi.dtype = mt.value_type().has_tensor_type() && valid_dtype(mt.value_type().tensor_type().elem_type())
+                   ? static_cast<DataType>(mt.value_type().tensor_type().elem_type())
+                   : DataType::kUndefined;
+    return vi;
+  }
   if (tp->has_tensor_type()) {
     const auto& tt = tp->tensor_type();
     vi.dtype = valid_dtype(tt.elem_type()) ? static_cast<DataType>(tt.elem_type()) : DataType::kUndefined;
@@ -125,7 +136,14 @@ ValueInfo value_info_from_type(const std::string& name, const onnx::TypeProto& t
 void type_from_value_info(const ValueInfo& info, onnx::TypeProto* type) {
   onnx::TypeProto* tp = type;
   if (info.optional) tp = tp->mutable_optional_type()->mutable_elem_type();
-  if (info.kind == Value::Kind::kSequence) tp = tp->mutable_sequence_type()->mutable_elem_type();
+  if (info.kind == Value::Kind::kSequence || info.kind == Value::Kind::kMapSequence)
+    tp = tp->mutable_sequence_type()->mutable_elem_type();
+  if (info.kind == Value::Kind::kMap || info.kind == Value::Kind::kMapSequence) {
+    auto* mt = tp->mutable_map_type();
+    mt->set_key_type(static_cast<int32_t>(info.key_dtype));
+    mt->mutable_value_type()->mutable_tensor_type()->set_elem_type(static_cast<int32_t>(info.dtype));
+    return;
+  }
   auto* tt = tp->mutable_tensor_type();
   tt->set_elem_type(static_cast<int32_t>(info.dtype));
   if (info.has_shape) {
