@@ -42,7 +42,7 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 
 // Runs the engine's validation on the staged copy. Messages name the
 // user's file, not the staging path.
-ModelInfo validate_model(const fs::path& staged, const std::string& label) {
+ModelInfo validate_model(const fs::path& staged, const std::string& label, const std::string& source_dir) {
   std::string msg;
   try {
     return inspect_model(staged.string());
@@ -52,6 +52,7 @@ ModelInfo validate_model(const fs::path& staged, const std::string& label) {
     msg = e.what();
   }
   replace_all(msg, staged.string(), label);
+  replace_all(msg, staged.parent_path().string(), source_dir);
   if (msg.find("external data") != std::string::npos)
     fail(ErrorKind::kInvalidModel,
          label + ": the model keeps tensors in external data files; the registry stores single-file models only "
@@ -99,7 +100,8 @@ ModelRecord Registry::register_file(const fs::path& src, const RegisterRequest& 
   const std::string label = src.string();
   Staging st(paths_.tmp());
   const auto w = st.write_from_file(src, label);
-  return register_staged(st, w.sha256, w.size, label, req);
+  fs::path dir = src.parent_path();
+  return register_staged(st, w.sha256, w.size, label, dir.empty() ? "." : dir.string(), req);
 }
 
 ModelRecord Registry::register_bytes(std::string_view bytes, const RegisterRequest& req) {
@@ -107,12 +109,12 @@ ModelRecord Registry::register_bytes(std::string_view bytes, const RegisterReque
   if (bytes.empty()) fail(ErrorKind::kInvalidModel, "the upload is empty, not an ONNX model");
   Staging st(paths_.tmp());
   const auto w = st.write_bytes(bytes);
-  return register_staged(st, w.sha256, w.size, "upload", req);
+  return register_staged(st, w.sha256, w.size, "upload", "(upload)", req);
 }
 
 ModelRecord Registry::register_staged(Staging& st, const std::string& sha, int64_t size, const std::string& label,
-                                      const RegisterRequest& req) {
-  const ModelInfo info = validate_model(st.file(), label);
+                                      const std::string& source_dir, const RegisterRequest& req) {
+  const ModelInfo info = validate_model(st.file(), label, source_dir);
   ModelRecord r = record_from(req, info, sha, size);
   blobs_.put(st.file(), sha, size);
 

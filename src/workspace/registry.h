@@ -111,7 +111,7 @@ class Registry {
 
  private:
   ModelRecord register_staged(class Staging& st, const std::string& sha, int64_t size, const std::string& label,
-                              const RegisterRequest& req);
+                              const std::string& source_dir, const RegisterRequest& req);
   int64_t resolve(const ModelRef& ref);  // the version ref names; inside a transaction
   ModelRecord load(const std::string& name, int64_t version);
   void remove_unused_blobs(const std::vector<std::string>& shas, DeleteResult& out);
