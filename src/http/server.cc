@@ -118,6 +118,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_body(beast::error_code ec);
   void fail_request(int status, std::string_view message);
   void on_written(beast::error_code ec, bool keep_alive, int status);
+  // After an error answer to a request whose body was not read: stop
+  // sending, then read and drop what the client still sends (for a few
+  // seconds at most), so that it gets to read the answer instead of a reset.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(5));
+    drain_.resize(16384);
+    discard();
+  }
+  void discard() {
+    stream_.async_read_some(asio::buffer(drain_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->discard();
+    });
+  }
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -134,6 +150,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool busy_ = false;    // a request is being read, handled or answered
   bool closed_ = false;
   bool keep_alive_ = true;
+  bool linger_ = false;  // the request's body may still be arriving
+  std::vector<char> drain_;
   unsigned version_ = 11;
   std::string method_, target_;
   Clock::time_point t0_;
@@ -223,6 +241,7 @@ void Connection::on_body(beast::error_code ec) {
 
 void Connection::fail_request(int status, std::string_view message) {
   keep_alive_ = false;
+  linger_ = true;
   if (method_.empty()) method_ = "-";
   respond(Response::error(status, message));
 }
@@ -251,7 +270,8 @@ void Connection::on_written(beast::error_code ec, bool keep_alive, int status) {
     std::fprintf(stderr, "%s %s %s %d %.1fms\n", remote_.c_str(), method_.c_str(), target_.c_str(), status, ms);
   }
   method_.clear();
-  if (ec || !keep_alive) return close();
+  if (ec) return close();
+  if (!keep_alive) return linger_ ? linger() : close();
   read_header();
 }
 
