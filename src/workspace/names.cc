@@ -1,5 +1,6 @@
 #include "workspace/names.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "workspace/error.h"
@@ -41,15 +42,22 @@ size_t utf8_len(std::string_view s, size_t i) {
 
 std::string quote_str(std::string_view s) {
   std::string out = "\"";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x7f || ch == '"' || ch == '\\') {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = utf8_len(s, i);
+    if (n > 1) {  // a well-formed non-ASCII character
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
+    }
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
     } else {
-      out += ch;
+      out += s[i];
     }
+    ++i;
   }
   return out + "\"";
 }
@@ -76,9 +84,11 @@ void validate_name(std::string_view s, const char* what) {
     bad(std::string(what) + " is " + std::to_string(s.size()) + " characters long; the limit is " +
         std::to_string(kMaxNameLength));
   for (size_t i = 0; i < s.size(); ++i) {
-    if (!name_char(s[i]))
-      bad("invalid " + std::string(what) + " " + quote_str(s) + ": character " + quote_str(s.substr(i, 1)) +
-          " at position " + std::to_string(i + 1) + "; only letters, digits, '-', '_' and '.' are allowed");
+    if (!name_char(s[i])) {
+      const size_t n = std::max<size_t>(1, utf8_len(s, i));
+      bad("invalid " + std::string(what) + " " + quote_str(s) + ": character " + quote_str(s.substr(i, n)) +
+          " at byte " + std::to_string(i + 1) + "; only ASCII letters, digits, '-', '_' and '.' are allowed");
+    }
   }
   if (s == "." || s == "..") bad("invalid " + std::string(what) + " " + quote_str(s) + ": \".\" and \"..\" are reserved");
 }

@@ -56,8 +56,7 @@ ModelInfo validate_model(const fs::path& staged, const std::string& label, const
   if (msg.find("external data") != std::string::npos)
     fail(ErrorKind::kInvalidModel,
          label + ": the model keeps tensors in external data files; the registry stores single-file models only "
-                 "(save it with the weights inside: onnx.save(model, path, save_as_external_data=False)). The engine "
-                 "said: " + msg);
+                 "(save it with the weights inside: onnx.save(model, path, save_as_external_data=False))");
   if (msg.rfind(label, 0) != 0) msg = label + ": " + msg;
   fail(ErrorKind::kInvalidModel, msg);
 }
