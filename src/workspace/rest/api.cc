@@ -70,7 +70,8 @@ void RegistryApi::add_routes(http::Router& router) {
     res.send(http::Response::json(200, "{\"status\":\"ok\"}"));
   });
   router.add("GET", "/api/v1/openapi.yaml", [](http::Request, http::Responder res) {
-    res.send(http::Response::text(200, kOpenApiYaml, "application/yaml"));
+    res.send(http::Response::text(200, std::string(reinterpret_cast<const char*>(kOpenApiYaml), kOpenApiYamlSize),
+                                  "application/yaml"));
   });
   add_model_routes(router, impl_->ctx);
   add_alias_routes(router, impl_->ctx);

@@ -12,7 +12,8 @@
 namespace pier::ws::rest {
 
 // The OpenAPI description (docs/openapi/workspace.yaml), compiled in.
-extern const char kOpenApiYaml[];
+extern const unsigned char kOpenApiYaml[];
+extern const unsigned long kOpenApiYamlSize;
 
 class RegistryApi {
  public:
