@@ -183,7 +183,7 @@ void add_model_command(CLI::App& app, CommandRunner& runner) {
 
   auto* reg = sub("register", "Validate a model and store it as the next version of NAME");
   reg->add_option("path", a->path, "ONNX model file (a single file: external data is not supported)")->required();
-  reg->add_option("--name", a->name, "Model name: letters, digits, '-', '_', '.'; 1-255 characters")->required();
+  reg->add_option("--name", a->name, "Model name: ASCII letters, digits, '-', '_', '.'; 1-255 characters")->required();
   reg->add_option("--tag", a->tags, "Tag KEY or KEY=VALUE (repeatable)");
   reg->add_option("--property", a->properties, "Property KEY=VALUE (repeatable; fixed once registered)");
   reg->add_option("--description", a->description, "Free text");

@@ -94,7 +94,8 @@ int serve_command(const WorkspaceArgs& a) {
   } catch (const std::runtime_error& e) {
     throw ws::Error(ws::ErrorKind::kIO, e.what());
   }
-  std::printf("serving workspace %s on http://%s:%u/api/v1/\n", loc.paths.root.c_str(), a.host.c_str(),
+  const std::string host = a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;  // IPv6
+  std::printf("serving workspace %s on http://%s:%u/api/v1/\n", loc.paths.root.c_str(), host.c_str(),
               static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   server.wait();
@@ -135,7 +136,7 @@ void add_workspace_command(CLI::App& app, CommandRunner& runner) {
   serve->add_option("--workers", a->workers, "Threads for registry work (uploads, hashing, database)")
       ->check(CLI::PositiveNumber)->capture_default_str();
   serve->add_option("--max-body-mb", a->max_body_mb, "Largest request body (upload) in MiB; larger ones get 413")
-      ->check(CLI::Range(int64_t{1}, int64_t{4096}))->capture_default_str();
+      ->check(CLI::Range(int64_t{1}, int64_t{2048}))->capture_default_str();
   serve->add_flag("--access-log", a->access_log, "Log one line per request on stderr");
   serve->callback(use(serve_command));
 }
