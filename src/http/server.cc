@@ -34,17 +34,20 @@ class Connection;
 struct Server::Impl {
   ServerOptions opt;
   Handler handler;
+  // Declared before the io_context so that they outlive it: destroying the
+  // io_context destroys any handler still queued, and with it a Connection,
+  // whose destructor unregisters itself here.
+  std::mutex mu;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> conns;
+  std::atomic<bool> stopping{false};
   asio::io_context ioc;
   asio::strand<asio::io_context::executor_type> strand;  // acceptor, signals, drain timer
   tcp::acceptor acceptor;
   asio::signal_set signals;
   asio::steady_timer retry_timer, drain_timer;
   std::vector<std::thread> threads;
-  std::atomic<bool> stopping{false};
   std::atomic<bool> started{false};
   uint16_t bound_port = 0;
-  std::mutex mu;
-  std::unordered_map<Connection*, std::weak_ptr<Connection>> conns;
 
   Impl(ServerOptions o, Handler h)
       : opt(std::move(o)),

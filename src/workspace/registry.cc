@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <new>
 #include <set>
 
@@ -87,6 +90,13 @@ ModelRecord record_from(const RegisterRequest& req, const ModelInfo& info, const
 
 [[noreturn]] void not_found(const std::string& msg) { fail(ErrorKind::kNotFound, msg); }
 
+// Fault injection for the crash tests: with PIER_CRASH_AT=POINT in the
+// environment, the process kills itself (SIGKILL) on reaching POINT.
+void crash_point(const char* point) {
+  static const char* at = std::getenv("PIER_CRASH_AT");
+  if (at && std::strcmp(at, point) == 0) ::raise(SIGKILL);
+}
+
 }  // namespace
 
 Registry::Registry(WorkspacePaths paths)
@@ -99,6 +109,7 @@ ModelRecord Registry::register_file(const fs::path& src, const RegisterRequest& 
   const std::string label = src.string();
   Staging st(paths_.tmp());
   const auto w = st.write_from_file(src, label);
+  crash_point("staged");
   fs::path dir = src.parent_path();
   return register_staged(st, w.sha256, w.size, label, dir.empty() ? "." : dir.string(), req);
 }
@@ -115,7 +126,9 @@ ModelRecord Registry::register_staged(Staging& st, const std::string& sha, int64
                                       const std::string& source_dir, const RegisterRequest& req) {
   const ModelInfo info = validate_model(st.file(), label, source_dir);
   ModelRecord r = record_from(req, info, sha, size);
+  crash_point("validated");
   blobs_.put(st.file(), sha, size);
+  crash_point("blob-stored");
 
   Tx tx(*db_, Tx::kWrite);
   // A delete or gc may have removed the blob between put() and here (it was
@@ -144,7 +157,9 @@ ModelRecord Registry::register_staged(Staging& st, const std::string& sha, int64
     tag.reset();
     tag.bind(1, r.name).bind(2, r.version).bind(3, k).bind(4, v).run();
   }
+  crash_point("before-commit");
   tx.commit();
+  crash_point("committed");
   return r;
 }
 
@@ -342,6 +357,7 @@ DeleteResult Registry::remove(const ModelRef& ref) {
     tx.commit();
   }
   // A crash here leaves orphan blobs, which are harmless (gc removes them).
+  crash_point("rows-deleted");
   remove_unused_blobs(shas, out);
   return out;
 }

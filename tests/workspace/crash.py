@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Crash safety: `pier model register` is killed with SIGKILL at random
-moments, in a loop, and `pier workspace check` stays clean after every
-kill. Each register is either fully there (its record, tags and intact
+"""Crash safety: `pier model register` is killed with SIGKILL at each of
+its steps (PIER_CRASH_AT fault injection), then at random moments in a loop,
+and `pier workspace check` stays clean after every kill. Each register is either fully there (its record, tags and intact
 blob) or absent; `gc` then removes what the killed ones left behind.
 
 A few deletes are killed the same way. Environment: PIER (the binary),
@@ -84,6 +84,34 @@ def main():
         pier("model", "register", variants[0], "--name", "crash", "--tag", "round=timing")
         full = time.monotonic() - t0
         print(f"an uninterrupted register of the 16 MB model takes {full * 1000:.0f} ms")
+
+        # Deterministic kills at each step (PIER_CRASH_AT, see registry.cc),
+        # with new content each time so that every step does real work.
+        points = [("staged", False), ("validated", False), ("blob-stored", False), ("before-commit", False),
+                  ("committed", True)]
+        for k, (point, present) in enumerate(points):
+            before = versions()
+            r = subprocess.run([PIER, "model", "register", variants[1 + k % 2], "--name", f"point-{point}"],
+                               env={**os.environ, "PIER_CRASH_AT": point}, capture_output=True)
+            if r.returncode != -signal.SIGKILL:
+                sys.exit(f"FAIL: the register did not die at {point}: {r.returncode} {r.stderr}")
+            report = check_clean(f"killed at {point}")
+            new = set(versions()) - set(before)
+            if bool(new) != present:
+                sys.exit(f"FAIL: killed at {point}: the version is {'there' if new else 'absent'}")
+            print(f"killed at {point:13s} -> {'committed' if new else 'absent'}; info: {report['info']}")
+            if point == "blob-stored" and not any("orphan blob" in i for i in report["info"]):
+                sys.exit("FAIL: a kill after storing the blob should leave an orphan blob")
+            pier("workspace", "gc")
+        pier("model", "delete", "point-committed")
+        subprocess.run([PIER, "model", "register", variants[0], "--name", "point-delete"], check=True,
+                       capture_output=True)
+        r = subprocess.run([PIER, "model", "delete", "point-delete"], env={**os.environ, "PIER_CRASH_AT": "rows-deleted"},
+                           capture_output=True)
+        if r.returncode != -signal.SIGKILL:
+            sys.exit(f"FAIL: the delete did not die at rows-deleted: {r.returncode}")
+        check_clean("delete killed between the rows and the blobs")
+        pier("workspace", "gc")
 
         outcomes = {"committed": 0, "absent": 0}
         for i in range(ROUNDS):
