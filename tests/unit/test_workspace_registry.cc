@@ -23,14 +23,26 @@ using ws::ErrorKind;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  static int counter = 0;
-  auto p = fs::temp_directory_path() /
-           ("pier_ws_" + name + "_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+// A fresh folder, removed when the test ends.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name) {
+    static int counter = 0;
+    path_ = fs::temp_directory_path() /
+            ("pier_ws_" + name + "_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  operator const fs::path&() const { return path_; }  // NOLINT: implicit by design
+  fs::path operator/(const std::string& s) const { return path_ / s; }
+
+ private:
+  fs::path path_;
+};
 
 void write_file(const fs::path& p, const std::string& bytes) {
   std::ofstream f(p, std::ios::binary);
@@ -73,7 +85,8 @@ size_t count_files(const fs::path& dir) {
 }
 
 struct Fixture {
-  fs::path dir = fresh_dir("reg");
+  TempDir tmp{"reg"};
+  fs::path dir = tmp;
   ws::WorkspacePaths paths = ws::init_workspace(dir / "ws").paths;
   ws::Registry reg{paths};
   fs::path model(const std::string& name, float k = 1.f) {
@@ -91,7 +104,7 @@ struct Fixture {
 }  // namespace
 
 TEST(WorkspaceInit, CreatesTheLayoutAndIsIdempotent) {
-  const fs::path d = fresh_dir("init");
+  const TempDir d("init");
   auto r = ws::init_workspace(d / "w");
   EXPECT_TRUE(r.created);
   EXPECT_TRUE(fs::is_regular_file(d / "w" / "workspace.json"));
@@ -106,7 +119,7 @@ TEST(WorkspaceInit, CreatesTheLayoutAndIsIdempotent) {
 }
 
 TEST(WorkspaceDiscovery, FlagThenEnvironmentThenConfigInAParent) {
-  const fs::path d = fresh_dir("disc");
+  const TempDir d("disc");
   auto a = ws::init_workspace(d / "a").paths;
   auto b = ws::init_workspace(d / "b").paths;
   ws::write_config(d / "project", a.root);
@@ -117,13 +130,13 @@ TEST(WorkspaceDiscovery, FlagThenEnvironmentThenConfigInAParent) {
   EXPECT_EQ(loc.source, (d / "project" / ".pier" / "config.json").string());
   setenv("PIER_WORKSPACE", b.root.c_str(), 1);
   EXPECT_EQ(ws::locate_workspace("", d / "project" / "x").paths.root, b.root);
-  EXPECT_EQ(ws::locate_workspace(a.root.string(), d).paths.root, a.root);
+  EXPECT_EQ(ws::locate_workspace(a.root.string(), fs::path(d)).paths.root, a.root);
   unsetenv("PIER_WORKSPACE");
   std::string msg;
   EXPECT_EQ(kind_of([&] { ws::locate_workspace("", "/"); }, &msg), ErrorKind::kNotFound);
   EXPECT_NE(msg.find("pier workspace init"), std::string::npos) << msg;
   // A relative path in the config is relative to the folder holding .pier/.
-  ws::write_config(d, d / "b");
+  ws::write_config(fs::path(d), d / "b");
   EXPECT_NE(read_file(d / ".pier" / "config.json").find("\"b\""), std::string::npos);
   EXPECT_EQ(ws::locate_workspace("", d / "project" / "..").paths.root, b.root);
 }
