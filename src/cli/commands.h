@@ -19,5 +19,7 @@ class CommandRunner {
 
 void add_run_command(CLI::App& app, CommandRunner& runner);
 void add_info_command(CLI::App& app, CommandRunner& runner);
+void add_workspace_command(CLI::App& app, CommandRunner& runner);
+void add_model_command(CLI::App& app, CommandRunner& runner);
 
 }  // namespace pier::cli

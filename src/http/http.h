@@ -1,0 +1,135 @@
+// pier_http: a small HTTP/1.1 server on Boost.Beast, shared by the
+// registry's REST API and the scoring server.
+//
+// - Several I/O threads run one io_context; each connection is a strand.
+// - Keep-alive, "Expect: 100-continue", a body-size limit (413 beyond it),
+//   a header-size limit (431), and read timeouts: the header (including the
+//   idle wait between keep-alive requests) and the body each have a
+//   deadline, after which the connection is closed.
+// - A handler gets the request and a Responder, and may complete the
+//   request later from any thread (e.g. after work on a worker pool).
+// - stop() (or SIGTERM/SIGINT under run()) stops accepting, closes idle
+//   connections, lets requests in flight finish (up to drain_timeout) and
+//   returns from wait().
+//
+// Beast stays inside server.cc; this header only uses the standard library.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pier::http {
+
+// Header fields in order; names compare case-insensitively.
+class Headers {
+ public:
+  void add(std::string name, std::string value) { items_.emplace_back(std::move(name), std::move(value)); }
+  // Replaces every field of that name.
+  void set(std::string name, std::string value);
+  const std::string* find(std::string_view name) const;
+  std::vector<std::string_view> all(std::string_view name) const;
+  const std::vector<std::pair<std::string, std::string>>& items() const { return items_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+bool iequals(std::string_view a, std::string_view b);
+
+struct Request {
+  std::string method;   // "GET", "POST", ...
+  std::string target;   // as sent: "/api/v1/models?name=x"
+  std::string path;     // the target's path, still percent-encoded
+  std::string query;    // after '?', still encoded ("" when none)
+  Headers headers;
+  std::string body;
+  std::map<std::string, std::string> params;  // decoded, from the route pattern
+  std::string remote;   // "address:port" of the client
+  unsigned version = 11;
+
+  // Decoded query parameters in order ('+' is a space).
+  std::vector<std::pair<std::string, std::string>> query_params() const;
+  std::optional<std::string> query_param(std::string_view key) const;
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;  // Content-Type goes here; Content-Length is computed
+  std::string body;
+
+  static Response json(int status, std::string body);
+  // {"error": message}
+  static Response error(int status, std::string_view message);
+  static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+};
+
+// Completes one request. Copies share one state; send() may be called from
+// any thread, once (later calls are ignored). When the last copy is
+// destroyed without a send(), the client gets a 500.
+class Responder {
+ public:
+  struct State;
+  explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  void send(Response r) const;
+  bool sent() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+using Handler = std::function<void(Request, Responder)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8090;  // 0: any free port (see Server::port())
+  int io_threads = 2;
+  uint64_t max_body_bytes = 64ull << 20;
+  uint32_t max_header_bytes = 16 << 10;
+  std::chrono::milliseconds header_timeout{15000};  // also the keep-alive idle limit
+  std::chrono::milliseconds body_timeout{120000};
+  std::chrono::milliseconds write_timeout{120000};
+  std::chrono::milliseconds drain_timeout{30000};   // how long stop() waits for requests in flight
+  bool access_log = false;                          // one line per request on stderr
+  std::string server_name = "pier";
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, Handler handler);
+  ~Server();  // stop() and wait()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, listens and starts the I/O threads. Throws std::runtime_error
+  // when the address cannot be used.
+  void start();
+  // The port listened on (useful with port 0).
+  uint16_t port() const;
+  // Graceful stop; thread-safe and idempotent.
+  void stop();
+  // Blocks until the server has stopped and every connection is closed.
+  void wait();
+  // Makes SIGTERM and SIGINT call stop(); call before start().
+  void stop_on_signals();
+  // stop_on_signals(), start(), wait().
+  void run();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Percent-decoding; '+' becomes a space when `plus_is_space`. Returns
+// nullopt for a malformed escape.
+std::optional<std::string> url_decode(std::string_view s, bool plus_is_space);
+
+}  // namespace pier::http

@@ -1,0 +1,413 @@
+// The HTTP/1.1 server: Beast connections on strands of one io_context run
+// by several threads.
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+#include "http/http.h"
+
+namespace pier::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+class Connection;
+
+struct Server::Impl {
+  ServerOptions opt;
+  Handler handler;
+  // Declared before the io_context so that they outlive it: destroying the
+  // io_context destroys any handler still queued, and with it a Connection,
+  // whose destructor unregisters itself here.
+  std::mutex mu;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> conns;
+  std::atomic<bool> stopping{false};
+  asio::io_context ioc;
+  asio::strand<asio::io_context::executor_type> strand;  // acceptor, signals, drain timer
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  asio::steady_timer retry_timer, drain_timer;
+  std::vector<std::thread> threads;
+  std::atomic<bool> started{false};
+  uint16_t bound_port = 0;
+
+  Impl(ServerOptions o, Handler h)
+      : opt(std::move(o)),
+        handler(std::move(h)),
+        ioc(std::max(1, opt.io_threads)),
+        strand(asio::make_strand(ioc)),
+        acceptor(strand),
+        signals(strand),
+        retry_timer(strand),
+        drain_timer(strand) {}
+
+  void accept();
+  void begin_stop();
+  void add(Connection* c, std::weak_ptr<Connection> w) {
+    std::lock_guard<std::mutex> lk(mu);
+    conns.emplace(c, std::move(w));
+  }
+  void remove(Connection* c) {
+    bool drained = false;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      conns.erase(c);
+      drained = conns.empty() && stopping;
+    }
+    if (drained) asio::post(strand, [this] { drain_timer.cancel(); });
+  }
+  template <typename Fn>
+  void for_each_connection(Fn fn);
+};
+
+struct Responder::State {
+  std::shared_ptr<Connection> conn;
+  asio::executor_work_guard<asio::io_context::executor_type> work;  // keeps the I/O threads running
+  std::atomic<bool> sent{false};
+  State(std::shared_ptr<Connection> c, asio::io_context& ioc) : conn(std::move(c)), work(ioc.get_executor()) {}
+  ~State();
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, Server::Impl& srv) : stream_(std::move(socket)), srv_(srv) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  ~Connection() { srv_.remove(this); }
+
+  void start() {
+    srv_.add(this, weak_from_this());
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  }
+
+  template <typename Fn>
+  void post(Fn fn) {
+    asio::post(stream_.get_executor(), std::move(fn));
+  }
+
+  // Server stopping: an idle connection (waiting for a request) closes now;
+  // one with a request in flight closes after its response.
+  void on_stop() {
+    if (!busy_) close();
+  }
+  void force_close() { close(); }
+
+  void respond(Response r);
+
+ private:
+  void read_header();
+  void on_header(beast::error_code ec);
+  void read_body();
+  void on_body(beast::error_code ec);
+  void fail_request(int status, std::string_view message);
+  void on_written(beast::error_code ec, bool keep_alive, int status);
+  // After an error answer to a request whose body was not read: stop
+  // sending, then read and drop what the client still sends (for a few
+  // seconds at most), so that it gets to read the answer instead of a reset.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(5));
+    drain_.resize(16384);
+    discard();
+  }
+  void discard() {
+    stream_.async_read_some(asio::buffer(drain_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->discard();
+    });
+  }
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Server::Impl& srv_;
+  std::string remote_;
+  bool busy_ = false;    // a request is being read, handled or answered
+  bool closed_ = false;
+  bool keep_alive_ = true;
+  bool linger_ = false;  // the request's body may still be arriving
+  std::vector<char> drain_;
+  unsigned version_ = 11;
+  std::string method_, target_;
+  Clock::time_point t0_;
+};
+
+void Connection::read_header() {
+  busy_ = false;
+  if (srv_.stopping || closed_) return close();
+  parser_.emplace();
+  parser_->header_limit(srv_.opt.max_header_bytes);
+  parser_->body_limit(srv_.opt.max_body_bytes);
+  stream_.expires_after(srv_.opt.header_timeout);
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+}
+
+void Connection::on_header(beast::error_code ec) {
+  if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
+      ec == asio::error::connection_reset || ec == asio::error::eof || closed_)
+    return close();
+  busy_ = true;
+  t0_ = Clock::now();
+  if (ec == bhttp::error::header_limit) return fail_request(431, "the request header is too large");
+  if (ec == bhttp::error::body_limit)
+    return fail_request(413, "the request body is larger than the limit of " +
+                                 std::to_string(srv_.opt.max_body_bytes) + " bytes");
+  if (ec) return fail_request(400, "bad request: " + ec.message());
+  auto& req = parser_->get();
+  method_ = std::string(req.method_string());
+  target_ = std::string(req.target());
+  version_ = req.version();
+  keep_alive_ = req.keep_alive();
+  if (auto n = parser_->content_length(); n && *n > srv_.opt.max_body_bytes)
+    return fail_request(413, "the request body is larger than the limit of " +
+                                 std::to_string(srv_.opt.max_body_bytes) + " bytes");
+  if (iequals(req[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
+    auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, version_);
+    stream_.expires_after(srv_.opt.write_timeout);
+    bhttp::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code e, size_t) {
+      if (e) return self->close();
+      self->read_body();
+    });
+    return;
+  }
+  read_body();
+}
+
+void Connection::read_body() {
+  stream_.expires_after(srv_.opt.body_timeout);
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+}
+
+void Connection::on_body(beast::error_code ec) {
+  if (ec == bhttp::error::body_limit)
+    return fail_request(413, "the request body is larger than the limit of " +
+                                 std::to_string(srv_.opt.max_body_bytes) + " bytes");
+  if (ec == beast::error::timeout || ec == asio::error::operation_aborted || closed_) return close();
+  if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || ec == asio::error::eof ||
+      ec == asio::error::connection_reset)
+    return close();
+  if (ec) return fail_request(400, "bad request: " + ec.message());
+  stream_.expires_never();
+
+  auto msg = parser_->release();
+  parser_.reset();
+  Request req;
+  req.method = method_;
+  req.target = target_;
+  const size_t q = target_.find('?');
+  req.path = target_.substr(0, q);
+  if (q != std::string::npos) req.query = target_.substr(q + 1);
+  for (const auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+  req.body = std::move(msg.body());
+  req.remote = remote_;
+  req.version = version_;
+
+  Responder res(std::make_shared<Responder::State>(shared_from_this(), srv_.ioc));
+  try {
+    srv_.handler(std::move(req), res);
+  } catch (const std::exception& e) {
+    res.send(Response::error(500, std::string("internal error: ") + e.what()));
+  } catch (...) {
+    res.send(Response::error(500, "internal error"));
+  }
+}
+
+void Connection::fail_request(int status, std::string_view message) {
+  keep_alive_ = false;
+  linger_ = true;
+  if (method_.empty()) method_ = "-";
+  respond(Response::error(status, message));
+}
+
+void Connection::respond(Response r) {
+  if (closed_) return;
+  auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+  res->version(version_);
+  res->result(static_cast<unsigned>(r.status));
+  res->set(bhttp::field::server, srv_.opt.server_name);
+  for (auto& [k, v] : r.headers.items()) res->insert(k, v);
+  res->body() = std::move(r.body);
+  const bool ka = keep_alive_ && !srv_.stopping;
+  res->keep_alive(ka);
+  res->prepare_payload();
+  stream_.expires_after(srv_.opt.write_timeout);
+  const int status = r.status;
+  bhttp::async_write(stream_, *res, [self = shared_from_this(), res, ka, status](beast::error_code ec, size_t) {
+    self->on_written(ec, ka, status);
+  });
+}
+
+void Connection::on_written(beast::error_code ec, bool keep_alive, int status) {
+  if (srv_.opt.access_log) {
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0_).count();
+    std::fprintf(stderr, "%s %s %s %d %.1fms\n", remote_.c_str(), method_.c_str(), target_.c_str(), status, ms);
+  }
+  method_.clear();
+  if (ec) return close();
+  if (!keep_alive) return linger_ ? linger() : close();
+  read_header();
+}
+
+Responder::State::~State() {
+  if (!sent.exchange(true)) {
+    auto c = conn;
+    c->post([c] { c->respond(Response::error(500, "internal error: the request was not answered")); });
+  }
+}
+
+void Responder::send(Response r) const {
+  if (state_->sent.exchange(true)) return;
+  auto c = state_->conn;
+  c->post([c, r = std::move(r)]() mutable { c->respond(std::move(r)); });
+}
+
+bool Responder::sent() const { return state_->sent.load(); }
+
+template <typename Fn>
+void Server::Impl::for_each_connection(Fn fn) {
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    for (auto& [p, w] : conns)
+      if (auto c = w.lock()) live.push_back(std::move(c));
+  }
+  for (auto& c : live) fn(c);
+}
+
+void Server::Impl::accept() {
+  acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (stopping || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Out of descriptors or similar: try again shortly instead of spinning.
+      retry_timer.expires_after(std::chrono::milliseconds(50));
+      retry_timer.async_wait([this](beast::error_code e) {
+        if (!e && !stopping) accept();
+      });
+      return;
+    }
+    beast::error_code ignore;
+    socket.set_option(tcp::no_delay(true), ignore);
+    std::make_shared<Connection>(std::move(socket), *this)->start();
+    accept();
+  });
+}
+
+// On the strand.
+void Server::Impl::begin_stop() {
+  beast::error_code ec;
+  acceptor.close(ec);
+  signals.cancel(ec);
+  retry_timer.cancel();
+  for_each_connection([](const std::shared_ptr<Connection>& c) { c->post([c] { c->on_stop(); }); });
+  bool empty;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    empty = conns.empty();
+  }
+  if (empty) return;
+  drain_timer.expires_after(opt.drain_timeout);
+  drain_timer.async_wait([this](beast::error_code e) {
+    if (e) return;  // every connection finished in time
+    std::fprintf(stderr, "pier: requests still running after %lld ms; closing their connections\n",
+                 static_cast<long long>(opt.drain_timeout.count()));
+    for_each_connection([](const std::shared_ptr<Connection>& c) { c->post([c] { c->force_close(); }); });
+  });
+}
+
+Server::Server(ServerOptions options, Handler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+
+Server::~Server() {
+  stop();
+  wait();
+}
+
+void Server::start() {
+  auto& s = *impl_;
+  if (s.started.exchange(true)) throw std::runtime_error("the server is already started");
+  beast::error_code ec;
+  const auto addr = asio::ip::make_address(s.opt.host, ec);
+  if (ec) throw std::runtime_error("invalid listen address \"" + s.opt.host + "\": " + ec.message());
+  const tcp::endpoint ep(addr, s.opt.port);
+  const std::string where = s.opt.host + ":" + std::to_string(s.opt.port);
+  s.acceptor.open(ep.protocol(), ec);
+  if (!ec) s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(ep, ec);
+  if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+  s.bound_port = s.acceptor.local_endpoint().port();
+  asio::dispatch(s.strand, [&s] { s.accept(); });
+  for (int i = 0; i < std::max(1, s.opt.io_threads); ++i) {
+    s.threads.emplace_back([&s] {
+      for (;;) {
+        try {
+          s.ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "pier: http: %s\n", e.what());
+        }
+      }
+    });
+  }
+}
+
+uint16_t Server::port() const { return impl_->bound_port; }
+
+void Server::stop() {
+  auto& s = *impl_;
+  if (!s.started || s.stopping.exchange(true)) return;
+  asio::post(s.strand, [&s] { s.begin_stop(); });
+}
+
+void Server::wait() {
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+  impl_->threads.clear();
+}
+
+void Server::stop_on_signals() {
+  auto& s = *impl_;
+  s.signals.add(SIGTERM);
+  s.signals.add(SIGINT);
+  s.signals.async_wait([this](beast::error_code ec, int) {
+    if (!ec) stop();
+  });
+}
+
+void Server::run() {
+  stop_on_signals();
+  start();
+  wait();
+}
+
+}  // namespace pier::http
