@@ -64,6 +64,9 @@ struct Response {
   int status = 200;
   Headers headers;  // Content-Type goes here; Content-Length is computed
   std::string body;
+  // Not sent: handed to ServerOptions::access_logger with the request's
+  // record (e.g. {"model", "resnet"}, {"version", "2"}).
+  std::vector<std::pair<std::string, std::string>> log_fields;
 
   static Response json(int status, std::string body);
   // {"error": message}
@@ -87,6 +90,19 @@ class Responder {
 
 using Handler = std::function<void(Request, Responder)>;
 
+// One finished request, for an access log. Also given for requests the
+// server answered itself (400, 413, 431); not for connections closed before
+// a request was complete (timeouts, resets).
+struct AccessRecord {
+  std::string_view remote, method, target;  // method "-" when the header could not be parsed
+  int status = 0;
+  double seconds = 0;             // from the complete header to the response written
+  uint64_t request_bytes = 0;     // body bytes received (Content-Length for rejected bodies)
+  uint64_t response_bytes = 0;    // body bytes sent
+  bool write_failed = false;      // the client went away before the response was written
+  const std::vector<std::pair<std::string, std::string>>* fields = nullptr;  // Response::log_fields
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8090;  // 0: any free port (see Server::port())
@@ -98,6 +114,9 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{120000};
   std::chrono::milliseconds drain_timeout{30000};   // how long stop() waits for requests in flight
   bool access_log = false;                          // one line per request on stderr
+  // Called on an I/O thread after each response is written (must be
+  // thread-safe and quick); replaces the `access_log` line when set.
+  std::function<void(const AccessRecord&)> access_logger;
   std::string server_name = "pier";
 };
 

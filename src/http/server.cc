@@ -120,7 +120,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read_body();
   void on_body(beast::error_code ec);
   void fail_request(int status, std::string_view message);
-  void on_written(beast::error_code ec, bool keep_alive, int status);
+  void on_written(beast::error_code ec, bool keep_alive, int status, uint64_t bytes,
+                  const std::vector<std::pair<std::string, std::string>>& fields);
   // After an error answer to a request whose body was not read: stop
   // sending, then read and drop what the client still sends (for a few
   // seconds at most), so that it gets to read the answer instead of a reset.
@@ -157,6 +158,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<char> drain_;
   unsigned version_ = 11;
   std::string method_, target_;
+  uint64_t request_bytes_ = 0;
   Clock::time_point t0_;
 };
 
@@ -177,6 +179,7 @@ void Connection::on_header(beast::error_code ec) {
     return close();
   busy_ = true;
   t0_ = Clock::now();
+  request_bytes_ = 0;
   if (ec == bhttp::error::header_limit) return fail_request(431, "the request header is too large");
   if (ec == bhttp::error::body_limit)
     return fail_request(413, "the request body is larger than the limit of " +
@@ -187,6 +190,7 @@ void Connection::on_header(beast::error_code ec) {
   target_ = std::string(req.target());
   version_ = req.version();
   keep_alive_ = req.keep_alive();
+  if (auto n = parser_->content_length()) request_bytes_ = *n;
   if (auto n = parser_->content_length(); n && *n > srv_.opt.max_body_bytes)
     return fail_request(413, "the request body is larger than the limit of " +
                                  std::to_string(srv_.opt.max_body_bytes) + " bytes");
@@ -229,6 +233,7 @@ void Connection::on_body(beast::error_code ec) {
   if (q != std::string::npos) req.query = target_.substr(q + 1);
   for (const auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
   req.body = std::move(msg.body());
+  request_bytes_ = req.body.size();
   req.remote = remote_;
   req.version = version_;
 
@@ -262,13 +267,31 @@ void Connection::respond(Response r) {
   res->prepare_payload();
   stream_.expires_after(srv_.opt.write_timeout);
   const int status = r.status;
-  bhttp::async_write(stream_, *res, [self = shared_from_this(), res, ka, status](beast::error_code ec, size_t) {
-    self->on_written(ec, ka, status);
-  });
+  const uint64_t bytes = res->body().size();
+  bhttp::async_write(stream_, *res,
+                     [self = shared_from_this(), res, ka, status, bytes, fields = std::move(r.log_fields)](
+                         beast::error_code ec, size_t) { self->on_written(ec, ka, status, bytes, fields); });
 }
 
-void Connection::on_written(beast::error_code ec, bool keep_alive, int status) {
-  if (srv_.opt.access_log) {
+void Connection::on_written(beast::error_code ec, bool keep_alive, int status, uint64_t bytes,
+                            const std::vector<std::pair<std::string, std::string>>& fields) {
+  if (srv_.opt.access_logger) {
+    AccessRecord rec;
+    rec.remote = remote_;
+    rec.method = method_;
+    rec.target = target_;
+    rec.status = status;
+    rec.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
+    rec.request_bytes = request_bytes_;
+    rec.response_bytes = bytes;
+    rec.write_failed = static_cast<bool>(ec);
+    rec.fields = &fields;
+    try {
+      srv_.opt.access_logger(rec);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "pier: access log: %s\n", e.what());
+    }
+  } else if (srv_.opt.access_log) {
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0_).count();
     std::fprintf(stderr, "%s %s %s %d %.1fms\n", remote_.c_str(), method_.c_str(), target_.c_str(), status, ms);
   }
