@@ -1,0 +1,27 @@
+// API keys: "Authorization: Bearer KEY" against the configured keys
+// (a primary and a secondary, so keys can be rotated without downtime).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/http.h"
+
+namespace pier::server {
+
+class ApiKeys {
+ public:
+  explicit ApiKeys(std::vector<std::string> keys) : keys_(std::move(keys)) {}
+  bool enabled() const { return !keys_.empty(); }
+  // nullopt when the request may go on; else the 401 to send.
+  std::optional<http::Response> check(const http::Request& req) const;
+
+ private:
+  std::vector<std::string> keys_;
+};
+
+// Compares in time that depends only on the lengths.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace pier::server
