@@ -21,5 +21,6 @@ void add_run_command(CLI::App& app, CommandRunner& runner);
 void add_info_command(CLI::App& app, CommandRunner& runner);
 void add_workspace_command(CLI::App& app, CommandRunner& runner);
 void add_model_command(CLI::App& app, CommandRunner& runner);
+void add_serve_command(CLI::App& app, CommandRunner& runner);
 
 }  // namespace pier::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   pier::cli::add_info_command(app, runner);
   pier::cli::add_workspace_command(app, runner);
   pier::cli::add_model_command(app, runner);
+  pier::cli::add_serve_command(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

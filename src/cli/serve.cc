@@ -1,0 +1,221 @@
+// pier serve: the scoring service for one or more models, from a workspace
+// (NAME[:VERSION|@ALIAS], or the latest version of every model) or from
+// files, until SIGTERM or SIGINT.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/ws_common.h"
+#include "http/router.h"
+#include "pier/engine.h"
+#include "server/service.h"
+#include "workspace/error.h"
+
+namespace pier::cli {
+
+namespace {
+
+struct ServeArgs {
+  std::string workspace;
+  std::vector<std::string> models;
+  std::vector<std::string> files;
+  std::vector<std::string> names;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int threads = 0;
+  int workers = 0;
+  int io_threads = 0;
+  std::vector<std::string> api_keys;
+  int64_t max_body_mb = 64;
+  int64_t max_queue = 1024;
+  std::string access_log = "-";
+  bool no_access_log = false;
+  double header_timeout = 15;
+  double body_timeout = 120;
+  double drain_timeout = 30;
+};
+
+[[noreturn]] void usage(const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, msg); }
+
+// workers × threads stays within the cores unless both are given.
+void plan_threads(const ServeArgs& a, int& workers, int& threads, int& io_threads) {
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  workers = a.workers;
+  threads = a.threads;
+  if (!workers && !threads) {
+    workers = std::min(cores, 4);
+    threads = std::max(1, cores / workers);
+  } else if (!workers) {
+    workers = std::max(1, cores / threads);
+  } else if (!threads) {
+    threads = std::max(1, cores / workers);
+  }
+  io_threads = a.io_threads ? a.io_threads : std::clamp(cores / 4, 1, 4);
+}
+
+std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+std::vector<server::ModelEntry> load_models(const ServeArgs& a, const SessionOptions& so) {
+  std::vector<server::ModelEntry> out;
+  if (a.names.size() > a.files.size()) usage("--name is given more often than --model-file");
+  for (size_t i = 0; i < a.files.size(); ++i) {
+    server::ModelEntry e;
+    e.name = i < a.names.size() ? a.names[i] : std::filesystem::path(a.files[i]).stem().string();
+    try {
+      ws::validate_name(e.name, "model name");
+    } catch (const ws::Error& err) {
+      usage(std::string(err.what()) + (i < a.names.size() ? "" : " (from the file name; give --name)"));
+    }
+    e.version = 1;
+    e.source = a.files[i];
+    e.session = Session::load(a.files[i], so);
+    out.push_back(std::move(e));
+  }
+  if (!a.files.empty() && a.models.empty()) return out;
+
+  // From the workspace: the models named, or the latest version of each.
+  auto reg = open_registry(a.workspace);
+  std::vector<ws::ModelRecord> records;
+  if (a.models.empty()) {
+    std::map<std::string, ws::ModelRecord> latest;
+    for (auto& r : reg->list({})) latest[r.name] = r;  // list() is ordered by name, then version
+    if (latest.empty())
+      throw ws::Error(ws::ErrorKind::kNotFound, "the workspace " + reg->paths().root.string() +
+                                                    " has no models; register one or give --model-file");
+    for (auto& [n, r] : latest) records.push_back(r);
+  } else {
+    for (const auto& ref : a.models) records.push_back(reg->get(ws::parse_ref(ref)));
+  }
+  for (const auto& r : records) {
+    std::string bytes;
+    bytes.reserve(static_cast<size_t>(r.size));
+    reg->read_blob(r, [&](const char* p, size_t n) { bytes.append(p, n); });  // checks the sha256
+    server::ModelEntry e;
+    e.name = r.name;
+    e.version = r.version;
+    e.source = r.name + ":" + std::to_string(r.version) + " in " + reg->paths().root.string();
+    e.session = Session::load_from_memory(bytes, so);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void print_models(const server::Service& svc) {
+  for (const auto& m : svc.models().all()) {
+    std::fprintf(stderr, "pier: model %s version %s (%s)\n", m->name().c_str(), m->version_str().c_str(),
+                 m->source().c_str());
+    for (const auto& v : m->inputs()) std::fprintf(stderr, "pier:   input  %s: %s\n", v.name.c_str(), v.type_str().c_str());
+    for (const auto& v : m->outputs()) std::fprintf(stderr, "pier:   output %s: %s\n", v.name.c_str(), v.type_str().c_str());
+  }
+}
+
+int serve_command(const ServeArgs& a) {
+  if (a.port < 0 || a.port > 65535) usage("--port must be 0-65535");
+  int workers, threads, io_threads;
+  plan_threads(a, workers, threads, io_threads);
+  SessionOptions so;
+  so.threads = threads;
+
+  server::ServiceOptions sopt;
+  sopt.workers = workers;
+  sopt.api_keys = a.api_keys;
+  if (const char* env = std::getenv("PIER_API_KEYS")) {
+    std::string_view s = env;
+    while (!s.empty()) {
+      const size_t c = s.find(',');
+      if (c) sopt.api_keys.emplace_back(s.substr(0, c));
+      s = c == std::string_view::npos ? std::string_view() : s.substr(c + 1);
+    }
+  }
+  for (const auto& k : sopt.api_keys)
+    if (k.empty() || k.find_first_of(" \t\r\n") != std::string::npos) usage("an API key must be non-empty, without spaces");
+  sopt.max_queue = static_cast<size_t>(a.max_queue);
+  sopt.access_log = a.no_access_log ? "" : a.access_log;
+
+  server::Service svc(load_models(a, so), sopt);
+  print_models(svc);
+  http::Router router;
+  svc.add_routes(router);
+
+  http::ServerOptions hopt;
+  hopt.host = a.host;
+  hopt.port = static_cast<uint16_t>(a.port);
+  hopt.io_threads = io_threads;
+  hopt.max_body_bytes = static_cast<uint64_t>(a.max_body_mb) << 20;
+  hopt.header_timeout = ms(a.header_timeout);
+  hopt.body_timeout = ms(a.body_timeout);
+  hopt.drain_timeout = ms(a.drain_timeout);
+  hopt.access_logger = svc.access_logger();
+  http::Server server(hopt, router.handler());
+  server.stop_on_signals();
+  server.start();
+  const std::string host = a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;  // IPv6
+  std::printf("serving %zu model%s on http://%s:%u (%d workers x %d threads, %d I/O threads%s)\n",
+              svc.models().all().size(), svc.models().all().size() == 1 ? "" : "s", host.c_str(),
+              static_cast<unsigned>(server.port()), workers, threads, io_threads,
+              sopt.api_keys.empty() ? "" : ", API keys required");
+  std::fflush(stdout);
+  server.wait();
+  std::fprintf(stderr, "pier: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, CommandRunner& runner) {
+  auto a = std::make_shared<ServeArgs>();
+  auto* s = app.add_subcommand(
+      "serve",
+      "Serve models over HTTP: POST /score, the Open Inference Protocol v2 (/v2/...), /metrics and "
+      "/swagger.json, until SIGTERM or SIGINT (docs/serving.md)");
+  add_workspace_flag(s, a->workspace);
+  s->add_option("--model", a->models,
+                "Serve NAME (its latest version), NAME:VERSION or NAME@ALIAS from the workspace; repeatable. "
+                "Without --model and --model-file: the latest version of every registered model");
+  s->add_option("--model-file", a->files, "Serve an ONNX file directly, with no workspace (as version 1); repeatable");
+  s->add_option("--name", a->names, "Name of the matching --model-file (default: the file name without .onnx)");
+  s->add_option("--host", a->host, "Address to listen on")->capture_default_str();
+  s->add_option("--port", a->port, "Port (0: any free port)")->capture_default_str();
+  s->add_option("--threads", a->threads,
+                "Engine threads per inference (default: cores / workers, so workers x threads <= cores)")
+      ->check(CLI::PositiveNumber);
+  s->add_option("--workers", a->workers,
+                "Inference workers: requests run at once, over all models (default: min(cores, 4), or cores / "
+                "--threads)")
+      ->check(CLI::PositiveNumber);
+  s->add_option("--io-threads", a->io_threads, "HTTP I/O threads (default: cores / 4, 1 to 4)")
+      ->check(CLI::PositiveNumber);
+  s->add_option("--api-key", a->api_keys,
+                "Require \"Authorization: Bearer KEY\" on scoring and metadata endpoints; repeatable (primary and "
+                "secondary key). Also read, comma-separated, from $PIER_API_KEYS");
+  s->add_option("--max-body-mb", a->max_body_mb, "Largest request body in MiB; larger ones get 413")
+      ->check(CLI::Range(int64_t{1}, int64_t{2048}))
+      ->capture_default_str();
+  s->add_option("--max-queue", a->max_queue, "Requests waiting per model before new ones get 503")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  s->add_option("--access-log", a->access_log, "Access log (one JSON line per request): a file, or - for stderr")
+      ->capture_default_str();
+  s->add_flag("--no-access-log", a->no_access_log, "Write no access log");
+  s->add_option("--header-timeout", a->header_timeout,
+                "Seconds to receive a request's header (also the keep-alive idle limit); then the connection closes")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  s->add_option("--body-timeout", a->body_timeout, "Seconds to receive a request's body; then the connection closes")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  s->add_option("--drain-timeout", a->drain_timeout,
+                "On SIGTERM, seconds to let requests in flight finish before closing their connections")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  s->callback([&runner, a] { runner.set([a] { return ws_guard([&] { return serve_command(*a); }); }); });
+}
+
+}  // namespace pier::cli
