@@ -181,9 +181,14 @@ void Connection::on_header(beast::error_code ec) {
   t0_ = Clock::now();
   request_bytes_ = 0;
   if (ec == bhttp::error::header_limit) return fail_request(431, "the request header is too large");
-  if (ec == bhttp::error::body_limit)
+  if (ec == bhttp::error::body_limit) {
+    // The header is complete: its Content-Length is what is over the limit.
+    method_ = std::string(parser_->get().method_string());
+    target_ = std::string(parser_->get().target());
+    if (auto n = parser_->content_length()) request_bytes_ = *n;
     return fail_request(413, "the request body is larger than the limit of " +
                                  std::to_string(srv_.opt.max_body_bytes) + " bytes");
+  }
   if (ec) return fail_request(400, "bad request: " + ec.message());
   auto& req = parser_->get();
   method_ = std::string(req.method_string());
@@ -296,6 +301,7 @@ void Connection::on_written(beast::error_code ec, bool keep_alive, int status, u
     std::fprintf(stderr, "%s %s %s %d %.1fms\n", remote_.c_str(), method_.c_str(), target_.c_str(), status, ms);
   }
   method_.clear();
+  target_.clear();
   if (ec) return close();
   if (!keep_alive) return linger_ ? linger() : close();
   read_header();

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "http/multipart.h"
@@ -288,6 +289,47 @@ TEST(HttpServer, StopFinishesRequestsInFlightAndClosesIdleConnections) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5000ms);
   Client after(s.port());
   EXPECT_FALSE(after.connected() && (after.send(get("/items/1")), status_of(after.response(500ms)) == 200));
+}
+
+TEST(HttpServer, AccessLoggerSeesEveryAnsweredRequestWithItsLogFields) {
+  std::mutex mu;
+  std::vector<std::string> seen;
+  ServerOptions opt;
+  opt.max_body_bytes = 16;
+  opt.access_logger = [&](const AccessRecord& r) {
+    std::string extra;
+    if (r.fields)
+      for (const auto& [k, v] : *r.fields) extra += " " + k + "=" + v;
+    std::lock_guard<std::mutex> lk(mu);
+    seen.push_back(std::string(r.method) + " " + std::string(r.target) + " " + std::to_string(r.status) + " in=" +
+                   std::to_string(r.request_bytes) + " out=" + std::to_string(r.response_bytes) + extra);
+    EXPECT_GE(r.seconds, 0.0);
+  };
+  TestServer s(opt);
+  s.router.add("GET", "/tagged", [](Request, Responder res) {
+    Response r = Response::text(200, "abc");
+    r.log_fields = {{"model", "m"}, {"version", "3"}};
+    res.send(std::move(r));
+  });
+  Client c(s.port());
+  c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(status_of(c.response()), 200);
+  c.send(get("/tagged"));
+  EXPECT_EQ(status_of(c.response()), 200);
+  c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+  EXPECT_EQ(status_of(c.response()), 413);
+  for (int i = 0; i < 100; ++i) {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      if (seen.size() >= 3) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  std::lock_guard<std::mutex> lk(mu);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0], "POST /echo 200 in=5 out=5");
+  EXPECT_EQ(seen[1], "GET /tagged 200 in=0 out=3 model=m version=3");
+  EXPECT_EQ(seen[2].substr(0, 19), "POST /echo 413 in=1");
 }
 
 TEST(HttpMultipart, ParsesFieldsAndFiles) {
