@@ -1,6 +1,8 @@
 // pier serve: the scoring service for one or more models, from a workspace
 // (NAME[:VERSION|@ALIAS], or the latest version of every model) or from
 // files, until SIGTERM or SIGINT.
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +40,7 @@ struct ServeArgs {
   double header_timeout = 15;
   double body_timeout = 120;
   double drain_timeout = 30;
+  int spin_us = 200;
 };
 
 [[noreturn]] void usage(const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, msg); }
@@ -118,6 +121,12 @@ void print_models(const server::Service& svc) {
 
 int serve_command(const ServeArgs& a) {
   if (a.port < 0 || a.port > 65535) usage("--port must be 0-65535");
+  // Requests are allocated on an I/O thread and freed on a worker, answers the
+  // other way round. With glibc's fastbins those frees pile up and are
+  // consolidated on the next large allocation (the engine's tensors), in the
+  // middle of an inference; without them each free is settled at once.
+  // Measured: about 1.4x the requests/s of a small model at 64 connections.
+  mallopt(M_MXFAST, 0);
   int workers, threads, io_threads;
   plan_threads(a, workers, threads, io_threads);
   SessionOptions so;
@@ -138,6 +147,7 @@ int serve_command(const ServeArgs& a) {
     if (k.empty() || k.find_first_of(" \t\r\n") != std::string::npos) usage("an API key must be non-empty, without spaces");
   sopt.max_queue = static_cast<size_t>(a.max_queue);
   sopt.access_log = a.no_access_log ? "" : a.access_log;
+  sopt.spin = std::chrono::microseconds(a.spin_us);
 
   server::Service svc(load_models(a, so), sopt);
   print_models(svc);
@@ -153,6 +163,7 @@ int serve_command(const ServeArgs& a) {
   hopt.body_timeout = ms(a.body_timeout);
   hopt.drain_timeout = ms(a.drain_timeout);
   hopt.access_logger = svc.access_logger();
+  hopt.poll_spin = std::chrono::microseconds(a.spin_us);
   http::Server server(hopt, router.handler());
   server.stop_on_signals();
   server.start();
@@ -214,6 +225,11 @@ void add_serve_command(CLI::App& app, CommandRunner& runner) {
   s->add_option("--drain-timeout", a->drain_timeout,
                 "On SIGTERM, seconds to let requests in flight finish before closing their connections")
       ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  s->add_option("--spin-us", a->spin_us,
+                "After each request, I/O threads and one idle worker poll this many microseconds (yielding the "
+                "CPU) before sleeping, which saves a thread wake-up per request under load; 0 turns it off")
+      ->check(CLI::Range(0, 100000))
       ->capture_default_str();
   s->callback([&runner, a] { runner.set([a] { return ws_guard([&] { return serve_command(*a); }); }); });
 }

@@ -65,8 +65,10 @@ struct Response {
   Headers headers;  // Content-Type goes here; Content-Length is computed
   std::string body;
   // Not sent: handed to ServerOptions::access_logger with the request's
-  // record (e.g. {"model", "resnet"}, {"version", "2"}).
-  std::vector<std::pair<std::string, std::string>> log_fields;
+  // record (e.g. {"model", "resnet"}, {"version", "2"}). Shared, so that a
+  // handler can attach a list it built once.
+  using LogFields = std::vector<std::pair<std::string, std::string>>;
+  std::shared_ptr<const LogFields> log_fields;
 
   static Response json(int status, std::string body);
   // {"error": message}
@@ -100,7 +102,7 @@ struct AccessRecord {
   uint64_t request_bytes = 0;     // body bytes received (Content-Length for rejected bodies)
   uint64_t response_bytes = 0;    // body bytes sent
   bool write_failed = false;      // the client went away before the response was written
-  const std::vector<std::pair<std::string, std::string>>* fields = nullptr;  // Response::log_fields
+  const std::vector<std::pair<std::string, std::string>>* fields = nullptr;  // Response::log_fields, or null
 };
 
 struct ServerOptions {
@@ -113,6 +115,10 @@ struct ServerOptions {
   std::chrono::milliseconds body_timeout{120000};
   std::chrono::milliseconds write_timeout{120000};
   std::chrono::milliseconds drain_timeout{30000};   // how long stop() waits for requests in flight
+  // After handling an event, an I/O thread keeps polling (yielding the CPU
+  // in between) this long before it sleeps in the kernel: a busy server then
+  // answers without a thread wake-up per request. 0: sleep at once.
+  std::chrono::microseconds poll_spin{0};
   bool access_log = false;                          // one line per request on stderr
   // Called on an I/O thread after each response is written (must be
   // thread-safe and quick); replaces the `access_log` line when set.

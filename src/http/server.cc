@@ -61,6 +61,27 @@ struct Server::Impl {
 
   void accept();
   void begin_stop();
+  // Runs the io_context until it stops, polling for opt.poll_spin after
+  // each event before blocking.
+  void run_io() {
+    if (opt.poll_spin.count() <= 0) {
+      ioc.run();
+      return;
+    }
+    for (;;) {
+      auto until = Clock::now() + opt.poll_spin;
+      for (;;) {
+        if (ioc.poll_one() > 0) {
+          until = Clock::now() + opt.poll_spin;
+          continue;
+        }
+        if (ioc.stopped()) return;
+        if (Clock::now() >= until) break;
+        std::this_thread::yield();
+      }
+      if (ioc.run_one() == 0) return;  // stopped: out of work
+    }
+  }
   void add(Connection* c, std::weak_ptr<Connection> w) {
     std::lock_guard<std::mutex> lk(mu);
     conns.emplace(c, std::move(w));
@@ -121,7 +142,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_body(beast::error_code ec);
   void fail_request(int status, std::string_view message);
   void on_written(beast::error_code ec, bool keep_alive, int status, uint64_t bytes,
-                  const std::vector<std::pair<std::string, std::string>>& fields);
+                  const std::shared_ptr<const Response::LogFields>& fields);
   // After an error answer to a request whose body was not read: stop
   // sending, then read and drop what the client still sends (for a few
   // seconds at most), so that it gets to read the answer instead of a reset.
@@ -279,7 +300,7 @@ void Connection::respond(Response r) {
 }
 
 void Connection::on_written(beast::error_code ec, bool keep_alive, int status, uint64_t bytes,
-                            const std::vector<std::pair<std::string, std::string>>& fields) {
+                            const std::shared_ptr<const Response::LogFields>& fields) {
   if (srv_.opt.access_logger) {
     AccessRecord rec;
     rec.remote = remote_;
@@ -290,7 +311,7 @@ void Connection::on_written(beast::error_code ec, bool keep_alive, int status, u
     rec.request_bytes = request_bytes_;
     rec.response_bytes = bytes;
     rec.write_failed = static_cast<bool>(ec);
-    rec.fields = &fields;
+    rec.fields = fields.get();
     try {
       srv_.opt.access_logger(rec);
     } catch (const std::exception& e) {
@@ -400,7 +421,7 @@ void Server::start() {
     s.threads.emplace_back([&s] {
       for (;;) {
         try {
-          s.ioc.run();
+          s.run_io();
           return;
         } catch (const std::exception& e) {
           std::fprintf(stderr, "pier: http: %s\n", e.what());

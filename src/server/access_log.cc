@@ -36,19 +36,17 @@ std::string utc_now() {
 }  // namespace
 
 std::string access_line(const http::AccessRecord& r) {
-  rapidjson::StringBuffer sb;
+  rapidjson::StringBuffer sb(nullptr, 256);
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   auto str = [&](const char* key, std::string_view v) {
     w.Key(key);
-    const std::string p = printable(v);
-    w.String(p.data(), static_cast<rapidjson::SizeType>(p.size()));
+    if (simdjson::validate_utf8(v.data(), v.size())) {
+      w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    } else {
+      const std::string p = printable(v);
+      w.String(p.data(), static_cast<rapidjson::SizeType>(p.size()));
+    }
   };
-  w.StartObject();
-  str("time", utc_now());
-  str("remote", r.remote);
-  str("method", r.method);
-  const size_t q = r.target.find('?');
-  str("path", r.target.substr(0, q));
   const std::string* model = nullptr;
   const std::string* version = nullptr;
   if (r.fields)
@@ -56,12 +54,24 @@ std::string access_line(const http::AccessRecord& r) {
       if (k == "model") model = &v;
       else if (k == "version") version = &v;
     }
-  w.Key("model");
-  if (model) w.String(printable(*model).c_str());
-  else w.Null();
-  w.Key("version");
-  if (version) w.String(version->c_str());
-  else w.Null();
+  w.StartObject();
+  const std::string now = utc_now();
+  str("time", now);
+  str("remote", r.remote);
+  str("method", r.method);
+  str("path", r.target.substr(0, r.target.find('?')));
+  if (model) {
+    str("model", *model);
+  } else {
+    w.Key("model");
+    w.Null();
+  }
+  if (version) {
+    str("version", *version);
+  } else {
+    w.Key("version");
+    w.Null();
+  }
   w.Key("status");
   w.Int(r.status);
   w.Key("latency_ms");

@@ -16,7 +16,8 @@ ServedModel::ServedModel(ModelEntry e, ModelMetrics& metrics)
       source_(std::move(e.source)),
       session_(std::move(e.session)),
       metrics_(metrics) {
-  log_fields_ = {{"model", name_}, {"version", version_str_}};
+  log_fields_ = std::make_shared<http::Response::LogFields>(
+      http::Response::LogFields{{"model", name_}, {"version", version_str_}});
 }
 
 template <typename Fn>

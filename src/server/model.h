@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/http.h"
 #include "pier/engine.h"
 #include "server/metrics.h"
 
@@ -37,7 +38,7 @@ class ServedModel {
   const std::vector<ValueInfo>& outputs() const { return session_->outputs(); }
   ModelMetrics& metrics() const { return metrics_; }
   // {"model", name}, {"version", version}, for the access log.
-  const std::vector<std::pair<std::string, std::string>>& log_fields() const { return log_fields_; }
+  const std::shared_ptr<const http::Response::LogFields>& log_fields() const { return log_fields_; }
 
   // Runs the engine. Its kInvalidArgument errors become RequestError(400),
   // any other failure RequestError(500) (also printed on stderr).
@@ -62,7 +63,7 @@ class ServedModel {
   std::string source_;
   std::unique_ptr<Session> session_;
   ModelMetrics& metrics_;
-  std::vector<std::pair<std::string, std::string>> log_fields_;
+  std::shared_ptr<const http::Response::LogFields> log_fields_;
 };
 
 class ModelSet {

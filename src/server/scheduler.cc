@@ -4,7 +4,7 @@
 
 namespace pier::server {
 
-Scheduler::Scheduler(int workers) {
+Scheduler::Scheduler(int workers, std::chrono::microseconds spin) : spin_(spin) {
   const int n = std::max(1, workers);
   threads_.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) threads_.emplace_back([this] { work(); });
@@ -22,14 +22,18 @@ size_t Scheduler::add_queue(int max_running, size_t max_queued) {
 }
 
 bool Scheduler::submit(size_t queue, Job job) {
+  bool wake;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stopping_ || queue >= queues_.size()) return false;
     Queue& q = queues_[queue];
     if (q.jobs.size() >= q.max_queued) return false;
     q.jobs.emplace_back(std::move(job), Clock::now());
+    queued_.fetch_add(1, std::memory_order_release);
+    // A polling worker will see the job; wake a sleeper only when none polls.
+    wake = sleepers_ > 0 && !spinning_;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return true;
 }
 
@@ -46,20 +50,35 @@ long Scheduler::pick() const {
 void Scheduler::work() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    long i = -1;
-    cv_.wait(lk, [&] {
+    long i = pick();
+    if (i < 0 && !stopping_ && spin_.count() > 0 && !spinning_) {
+      spinning_ = true;
+      lk.unlock();
+      const auto until = Clock::now() + spin_;
+      while (queued_.load(std::memory_order_acquire) == 0 && Clock::now() < until) std::this_thread::yield();
+      lk.lock();
+      spinning_ = false;
       i = pick();
-      return i >= 0 || stopping_;
-    });
-    if (i < 0) return;  // stopping, and nothing runnable is left
+    }
+    if (i < 0) {
+      ++sleepers_;
+      cv_.wait(lk, [&] {
+        i = pick();
+        return i >= 0 || stopping_;
+      });
+      --sleepers_;
+      if (i < 0) return;  // stopping, and nothing runnable is left
+    }
     Queue& q = queues_[static_cast<size_t>(i)];
     auto [job, enqueued] = std::move(q.jobs.front());
     q.jobs.pop_front();
+    queued_.fetch_sub(1, std::memory_order_relaxed);
     ++q.running;
     cursor_ = static_cast<size_t>(i) + 1;
-    const bool more = pick() >= 0;
+    // Another worker may take the next job (a polling one finds it alone).
+    const bool more = pick() >= 0 && sleepers_ > 0 && !spinning_;
     lk.unlock();
-    if (more) cv_.notify_one();  // another worker may take the next job
+    if (more) cv_.notify_one();
     try {
       job(enqueued);
     } catch (...) {
@@ -69,7 +88,7 @@ void Scheduler::work() {
     lk.lock();
     --queues_[static_cast<size_t>(i)].running;
     // This queue may be runnable again now that one of its jobs finished.
-    if (!queues_[static_cast<size_t>(i)].jobs.empty()) cv_.notify_one();
+    if (!queues_[static_cast<size_t>(i)].jobs.empty() && sleepers_ > 0) cv_.notify_one();
   }
 }
 

@@ -7,6 +7,7 @@
 // worker while another model waits. The HTTP I/O threads only enqueue.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -24,7 +25,10 @@ class Scheduler {
   // A job learns when it was enqueued (for the queue-time metric).
   using Job = std::function<void(Clock::time_point enqueued)>;
 
-  explicit Scheduler(int workers);
+  // An idle worker (one at a time) polls for new jobs for `spin`, yielding
+  // the CPU in between, before it sleeps: under load a job then starts
+  // without a thread wake-up.
+  explicit Scheduler(int workers, std::chrono::microseconds spin = std::chrono::microseconds(0));
   ~Scheduler();  // shutdown()
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -55,6 +59,10 @@ class Scheduler {
   std::vector<Queue> queues_;
   size_t cursor_ = 0;
   bool stopping_ = false;
+  std::chrono::microseconds spin_;
+  std::atomic<size_t> queued_{0};  // jobs in all queues; read without the lock by a spinning worker
+  bool spinning_ = false;          // a worker is polling (under mu_)
+  int sleepers_ = 0;               // workers waiting on cv_ (under mu_)
   std::vector<std::thread> threads_;
 };
 

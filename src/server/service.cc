@@ -56,7 +56,7 @@ struct Service::Impl {
   std::unique_ptr<AccessLog> log;
   Scheduler sched;  // last: its workers stop before anything they use goes away
 
-  Impl(ServiceOptions o) : opt(std::move(o)), keys(opt.api_keys), sched(opt.workers) {}
+  Impl(ServiceOptions o) : opt(std::move(o)), keys(opt.api_keys), sched(opt.workers, opt.spin) {}
 
   // The model a request names, or nullptr after answering 404.
   ServedModel* lookup(const http::Request& req, const http::Responder& res) const {

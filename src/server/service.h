@@ -9,6 +9,7 @@
 // back to the I/O threads through the Responder.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@ struct ServiceOptions {
   std::vector<std::string> api_keys;  // empty: no keys needed
   size_t max_queue = 1024;            // requests waiting per model before 503
   std::string access_log;             // "": none; "-": stderr; else a file (appended to)
+  std::chrono::microseconds spin{0};  // how long an idle worker polls for work before it sleeps
 };
 
 class Service {

@@ -308,7 +308,7 @@ TEST(HttpServer, AccessLoggerSeesEveryAnsweredRequestWithItsLogFields) {
   TestServer s(opt);
   s.router.add("GET", "/tagged", [](Request, Responder res) {
     Response r = Response::text(200, "abc");
-    r.log_fields = {{"model", "m"}, {"version", "3"}};
+    r.log_fields = std::make_shared<Response::LogFields>(Response::LogFields{{"model", "m"}, {"version", "3"}});
     res.send(std::move(r));
   });
   Client c(s.port());
