@@ -4,12 +4,13 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 
-# Every Debian package the build, the tests and the demo need.
+# Every Debian package the build, the tests, the demo and the benchmarks need.
 APT_PACKAGES := cmake ninja-build g++ make ccache pkg-config \
   libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev libhwy-dev libsleef-dev \
   libboost-dev libsimdjson-dev rapidjson-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev sqlite3 \
-  libonnx-testdata python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn python3-yaml
+  libonnx-testdata python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn python3-yaml \
+  wrk
 
 .PHONY: all deps build test demo conformance clean
 

@@ -8,6 +8,7 @@
 #include "pier/engine.h"
 
 int main(int argc, char** argv) {
+  pier::cli::prepare_serve_process(argc, argv);
   CLI::App app{"Pier: run and serve ONNX models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("pier ") + pier::version());

@@ -2,6 +2,7 @@
 // (NAME[:VERSION|@ALIAS], or the latest version of every model) or from
 // files, until SIGTERM or SIGINT.
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -179,6 +180,20 @@ int serve_command(const ServeArgs& a) {
 }
 
 }  // namespace
+
+void prepare_serve_process(int argc, char** argv) {
+  if (argc < 2 || std::string_view(argv[1]) != "serve") return;
+  // glibc keeps at most 7 freed chunks per size in a thread's cache; a
+  // server that allocates on one thread and frees on another overflows it on
+  // every request and takes an arena lock instead. The cache size can only
+  // be set before the process starts (GLIBC_TUNABLES), so start again with
+  // it set, unless the user set GLIBC_TUNABLES (even to "") or exec fails.
+  // Measured: about 10% more requests/s of a small model at 64 connections.
+  if (std::getenv("GLIBC_TUNABLES")) return;
+  if (setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=128", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  unsetenv("GLIBC_TUNABLES");  // exec failed: go on as we are
+}
 
 void add_serve_command(CLI::App& app, CommandRunner& runner) {
   auto a = std::make_shared<ServeArgs>();

@@ -465,6 +465,34 @@ class SingleModelTest(unittest.TestCase):
         finally:
             srv.close()
 
+    def test_full_queue_is_503(self):
+        srv = Server("--model-file", os.path.join(self.models, "slow.onnx"), "--no-access-log", "--workers", "1",
+                     "--threads", "1", "--max-queue", "1")
+        try:
+            def slow(n):
+                body, hdrs = v2_binary_request([("x", "FP32", np.full((n, 64), 1e-3, np.float32))])
+                t0 = time.monotonic()
+                status, _, data = srv.request("POST", "/v2/models/slow/infer", body, hdrs, timeout=120)
+                return status, time.monotonic() - t0, data
+            n, t = 400, slow(400)[1]
+            while t < 0.2 and n < 16000:
+                n *= 2
+                t = slow(n)[1]
+            n = int(n * min(4.0, (0.8 / max(t, 1e-3)) ** 0.5))
+            running = in_thread(lambda: slow(n))
+            time.sleep(0.2)
+            queued = in_thread(lambda: slow(8))  # waits for the only worker
+            time.sleep(0.1)
+            status, _, data = slow(8)  # the queue (1) is full
+            self.assertEqual(status, 503, data[:200])
+            self.assertIn("too many requests waiting", json.loads(data)["error"])
+            self.assertEqual(running()[0], 200)
+            self.assertEqual(queued()[0], 200)
+            status, _, data = srv.request("GET", "/metrics")
+            self.assertIn('pier_requests_total{model="slow",version="1",status="503"} 1', data.decode())
+        finally:
+            srv.close()
+
     def test_sigterm_drains(self):
         srv = Server("--model-file", os.path.join(self.models, "slow.onnx"), "--no-access-log", "--workers", "1",
                      "--threads", "1")
