@@ -221,6 +221,20 @@ TEST(MemoryRun, ConcurrentRunsOfOneSession) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+TEST(MemoryRun, CalledFromTheCallersParallelRegion) {
+  auto s = cnn_model().session(2);
+  const Tensor x = random_float({1, 3, 32, 32}, 50);
+  const Tensor want = s->run({Value(x)})[1].tensor();
+  std::atomic<int> bad{0};
+#pragma omp parallel num_threads(2)
+  for (int r = 0; r < 5; ++r) {
+    auto out = s->run({Value(x)});
+    if (!tensors_near(out[1].tensor(), want, 0, 0)) ++bad;
+  }
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(s->memory_stats().plans, 1u);
+}
+
 // ---- in-place element-wise kernels -----------------------------------------
 
 TEST(InPlace, ContextRules) {

@@ -25,6 +25,7 @@ constexpr size_t kMaxPooledBlock = size_t{1} << 29;
 std::atomic<uint64_t> g_os_allocs{0}, g_os_bytes{0}, g_pool_hits{0}, g_pool_misses{0};
 std::atomic<int> g_active_runs{0};
 thread_local RunAllocator* t_run = nullptr;
+thread_local int t_run_level = 0;  // OpenMP nesting level where the run started
 
 // Cached blocks sorted by size. A request takes the smallest block of at
 // least its rounded size and at most 1.5 times it.
@@ -137,21 +138,25 @@ void pool_trim() {
   for (auto& b : blocks) os_free(b.second);
 }
 
-ScopedRunAllocator::ScopedRunAllocator(RunAllocator* a) : saved_(t_run) {
+ScopedRunAllocator::ScopedRunAllocator(RunAllocator* a) : saved_(t_run), saved_level_(t_run_level) {
   t_run = a;
+  t_run_level = omp_get_level();
   g_active_runs.fetch_add(1, std::memory_order_relaxed);
 }
 
 ScopedRunAllocator::~ScopedRunAllocator() {
   g_active_runs.fetch_sub(1, std::memory_order_relaxed);
   t_run = saved_;
+  t_run_level = saved_level_;
 }
 
 std::shared_ptr<void> tensor_storage(size_t bytes) {
   if (RunAllocator* a = t_run) {
-    // Inside a parallel region the order of allocations varies between
-    // runs; the planned arena only sees the run thread's sequential ones.
-    if (!omp_in_parallel()) return a->allocate(bytes);
+    // Inside a parallel region opened during the run, the order of
+    // allocations varies between runs; the planned arena only sees the run
+    // thread's sequential ones. (The run itself may be called from within
+    // a parallel region of the caller.)
+    if (omp_get_level() == t_run_level) return a->allocate(bytes);
   }
   if (t_run || g_active_runs.load(std::memory_order_relaxed) > 0) {
     size_t cap = 0;

@@ -8,9 +8,9 @@
 //    Used for kernel temporaries during runs and by oneDNN scratch buffers.
 //  - Run allocator: while a Session runs, the calling thread has a
 //    RunAllocator (exec/memory_planner.h) that places tensors in a planned
-//    arena. Tensor(...) storage made on that thread outside OpenMP parallel
-//    regions goes there; elsewhere during a run it comes from the pool, and
-//    outside runs (model loading) from the OS heap.
+//    arena. Tensor(...) storage made on that thread outside the OpenMP
+//    parallel regions the run opens goes there; elsewhere during a run it
+//    comes from the pool, and outside runs (model loading) from the OS heap.
 #pragma once
 
 #include <cstddef>
@@ -71,6 +71,7 @@ class ScopedRunAllocator {
 
  private:
   RunAllocator* saved_;
+  int saved_level_;
 };
 
 // Storage for `bytes` (a multiple of kAlign) of numeric tensor data, from
