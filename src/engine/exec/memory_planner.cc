@@ -1,5 +1,7 @@
 #include "exec/memory_planner.h"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <deque>
 #include <exception>
@@ -17,6 +19,7 @@ namespace {
 constexpr size_t kMaxRecorded = 16384;    // allocations of one run worth planning
 constexpr int kMaxFailures = 3;           // deviations before a signature stays on the pool
 constexpr size_t kMaxPrewarmBytes = size_t{64} << 20;
+constexpr size_t kHugeArenaBytes = size_t{16} << 20;
 
 struct KeyHash {
   size_t operator()(const std::vector<int64_t>& k) const noexcept {
@@ -44,7 +47,10 @@ struct RunStats {
 struct Arena {
   Arena(std::shared_ptr<const MemoryPlan> p, std::shared_ptr<std::atomic<size_t>> counter)
       : plan(std::move(p)), held_bytes(std::move(counter)), bytes(plan->arena_bytes) {
-    if (bytes) base = static_cast<char*>(memory::os_alloc_huge(bytes));
+    // Huge pages (fewer TLB misses) only where rounding up to 2 MiB wastes
+    // little: a huge page is resident as a whole.
+    if (bytes >= kHugeArenaBytes) base = static_cast<char*>(memory::os_alloc_huge(bytes));
+    else if (bytes) base = static_cast<char*>(memory::os_alloc(bytes));
     alive = std::make_unique<std::atomic<uint8_t>[]>(plan->size());
     held_bytes->fetch_add(bytes);
   }
@@ -200,6 +206,10 @@ class MemoryPlanner::Run::State final : public memory::RunAllocator {
         } catch (const std::exception&) {
           new_plan.reset();
         }
+        // The recorded run's blocks were freed to the C heap, which keeps
+        // them; the arena replaces them, so give them back to the OS rather
+        // than holding both.
+        if (new_plan) malloc_trim(0);
       }
     }
     std::lock_guard<std::mutex> lock(impl_->mu);
