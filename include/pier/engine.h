@@ -230,6 +230,16 @@ struct ModelInfo {
 // listed in the result instead of raising.
 ModelInfo inspect_model(const std::string& path);
 
+// Tensor memory of a session's runs. A run whose inputs have the same
+// dtypes and shapes as an earlier one reuses that run's memory plan: its
+// intermediate tensors are placed at precomputed offsets in one arena
+// (cached per input-shape signature) instead of being allocated.
+struct MemoryStats {
+  size_t arena_bytes = 0;  // bytes of the planned arenas the session holds now
+  size_t peak_bytes = 0;   // peak tensor bytes in use during the last finished run
+  size_t plans = 0;        // input-shape signatures with a memory plan cached
+};
+
 class Session {
  public:
   // Loads, validates and compiles a model. Throws Error with a message that
@@ -256,6 +266,9 @@ class Session {
   // `output_names` is empty every output is returned.
   std::vector<Value> run(const std::vector<std::pair<std::string, Value>>& feeds,
                          const std::vector<std::string>& output_names = {}) const;
+
+  // Memory use of this session's runs (see MemoryStats).
+  MemoryStats memory_stats() const;
 
   struct Impl;
 

@@ -192,9 +192,15 @@ int run_command(const RunArgs& a) {
     w.Key("p90_ms"); w.Double(p90);
     w.EndObject();
     std::printf("%s\n", buf.GetString());
-  } else if (a.repeat > 1) {
-    std::printf("load %.2f ms; %zu runs: min %.3f ms, median %.3f ms, mean %.3f ms, p90 %.3f ms\n", load_ms, n,
-                sorted.front(), median, mean, p90);
+  } else {
+    if (a.repeat > 1)
+      std::printf("load %.2f ms; %zu runs: min %.3f ms, median %.3f ms, mean %.3f ms, p90 %.3f ms\n", load_ms, n,
+                  sorted.front(), median, mean, p90);
+    const MemoryStats m = session->memory_stats();
+    constexpr double kMiB = 1024.0 * 1024.0;
+    std::fprintf(stderr, "pier: memory: peak %.2f MiB of tensors in use in the last run; arena %.2f MiB; %zu plan%s\n",
+                 static_cast<double>(m.peak_bytes) / kMiB, static_cast<double>(m.arena_bytes) / kMiB, m.plans,
+                 m.plans == 1 ? "" : "s");
   }
   return 0;
 }

@@ -1,8 +1,9 @@
 // Data types, half-precision conversions, Tensor and Value.
-#include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <new>
 
+#include "core/memory.h"
 #include "pier/engine.h"
 
 namespace pier {
@@ -160,7 +161,6 @@ std::string shape_str(const Shape& s) {
 // ---- storage ----
 namespace {
 
-constexpr size_t kAlign = 64;
 // Refuse single allocations above this; a corrupt shape must not take the
 // process down with an out-of-memory kill.
 constexpr uint64_t kMaxTensorBytes = uint64_t{1} << 40;
@@ -171,22 +171,22 @@ std::shared_ptr<void> allocate(DataType dtype, int64_t numel, bool zero) {
   if (es != 0 && static_cast<uint64_t>(numel) > kMaxTensorBytes / es)
     throw Error(ErrorCode::kInvalidArgument,
                 "tensor of " + std::to_string(numel) + " elements is too large to allocate");
-  size_t bytes = static_cast<size_t>(numel) * es;
-  size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-  if (rounded == 0) rounded = kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded);
-  if (!p) throw Error(ErrorCode::kRuntime, "out of memory allocating " + std::to_string(bytes) + " bytes");
+  const size_t bytes = static_cast<size_t>(numel) * es;
+  const size_t rounded = std::max(memory::align_up(bytes), memory::kAlign);
   if (dtype == DataType::kString) {
+    void* p = memory::os_alloc(rounded);
     auto* s = static_cast<std::string*>(p);
     for (int64_t i = 0; i < numel; ++i) new (s + i) std::string();
     return std::shared_ptr<void>(p, [numel](void* q) {
       auto* str = static_cast<std::string*>(q);
       for (int64_t i = 0; i < numel; ++i) str[i].~basic_string();
-      std::free(q);
+      memory::os_free(q);
     });
   }
-  if (zero) std::memset(p, 0, rounded);
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  // Planned arena, caching pool or OS heap: see core/memory.h.
+  std::shared_ptr<void> p = memory::tensor_storage(rounded);
+  if (zero) std::memset(p.get(), 0, rounded);
+  return p;
 }
 
 void check_dims(const Shape& shape) {

@@ -135,6 +135,32 @@ void Program::compute_lifetimes() {
   for (size_t i = 0; i < steps_.size(); ++i)
     for (int s : steps_[i].outputs)
       if (s >= 0 && !pinned[s] && last_use[s] < 0) steps_[i].release.push_back(s);
+
+  // Initializers that are also graph inputs get their value from the
+  // caller (who passes the initializer when not overriding it).
+  std::vector<bool> written(num_slots_, false);
+  for (int s : input_slots_) written[s] = true;
+  for (const auto& step : steps_)
+    for (int s : step.outputs)
+      if (s >= 0) written[s] = true;
+  constant_of_.assign(num_slots_, nullptr);
+  for (const auto& [s, v] : constants_)
+    if (!written[s]) constant_of_[s] = &v;
+
+  for (auto& step : steps_) {
+    max_inputs_ = std::max(max_inputs_, step.inputs.size());
+    max_outputs_ = std::max(max_outputs_, step.outputs.size());
+    auto has = [](const std::vector<int>& v, int s) { return std::find(v.begin(), v.end(), s) != v.end(); };
+    for (size_t i = 0; i < step.inputs.size() && i < 64; ++i) {
+      const int s = step.inputs[i];
+      if (s >= 0 && has(step.release, s) && !has(step.implicit, s)) step.dying |= uint64_t{1} << i;
+    }
+    for (size_t o = 0; o < step.outputs.size(); ++o) {
+      const int s = step.outputs[o];
+      const bool repeated = std::find(step.outputs.begin(), step.outputs.begin() + o, s) != step.outputs.begin() + o;
+      if (s < 0 || repeated || has(step.inputs, s) || has(step.implicit, s)) step.direct_outputs = false;
+    }
+  }
 }
 
 std::vector<Value> Program::execute(Frame* parent, std::vector<Value> inputs, int threads) const {
@@ -147,24 +173,29 @@ std::vector<Value> Program::execute(Frame* parent, std::vector<Value> inputs, in
   frame.parent = parent;
   frame.threads = threads;
   frame.slots.resize(num_slots_);
-  for (const auto& [s, v] : constants_) frame.slots[s] = v;
+  for (const auto& [s, v] : constants_)
+    if (!constant_of_[s]) frame.slots[s] = v;
   for (size_t i = 0; i < inputs.size(); ++i) frame.slots[input_slots_[i]] = std::move(inputs[i]);
   for (const auto& c : captures_) {
-    if (!parent) throw Error(ErrorCode::kRuntime, "subgraph run without its enclosing frame");
-    frame.slots[c.local_slot] = parent->slots[c.outer_slot];
+    if (!parent || !parent->program) throw Error(ErrorCode::kRuntime, "subgraph run without its enclosing frame");
+    frame.slots[c.local_slot] = parent->program->value_at(*parent, c.outer_slot);
   }
 
   const bool profile = profiling_enabled();
-  std::vector<const Value*> in_ptrs;
-  std::vector<Value> outs;
+  // Scratch for one step, sized once: input pointers, output pointers and
+  // values for outputs that are not written straight into the frame.
+  std::vector<const Value*> in_ptrs(max_inputs_);
+  std::vector<Value*> out_ptrs(max_outputs_);
+  std::vector<Value> scratch(max_outputs_);
   for (const auto& step : steps_) {
-    in_ptrs.assign(step.inputs.size(), nullptr);
     for (size_t i = 0; i < step.inputs.size(); ++i) {
-      int s = step.inputs[i];
-      if (s >= 0 && !frame.slots[s].is_none()) in_ptrs[i] = &frame.slots[s];
+      const int s = step.inputs[i];
+      const Value* v = s < 0 ? nullptr : &value_at(frame, s);
+      in_ptrs[i] = v && !v->is_none() ? v : nullptr;
     }
-    outs.assign(step.outputs.size(), Value());
-    kernels::KernelContext ctx(*step.node, frame, in_ptrs.data(), outs.data(), threads);
+    for (size_t o = 0; o < step.outputs.size(); ++o)
+      out_ptrs[o] = step.direct_outputs ? &frame.slots[step.outputs[o]] : &scratch[o];
+    kernels::KernelContext ctx(*step.node, frame, in_ptrs.data(), out_ptrs.data(), threads, step.dying);
     auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     try {
       step.kernel->compute(ctx);
@@ -182,16 +213,19 @@ std::vector<Value> Program::execute(Frame* parent, std::vector<Value> inputs, in
       std::fprintf(stderr, "[pier-profile] %-24s %-40s %9.3f ms\n", step.node->op_type.c_str(),
                    step.node->name.c_str(), ms);
     }
-    for (size_t i = 0; i < step.outputs.size(); ++i) {
-      int s = step.outputs[i];
-      if (s >= 0) frame.slots[s] = std::move(outs[i]);
+    if (!step.direct_outputs) {
+      for (size_t o = 0; o < step.outputs.size(); ++o) {
+        const int s = step.outputs[o];
+        if (s >= 0) frame.slots[s] = std::move(scratch[o]);
+        scratch[o] = Value();
+      }
     }
     for (int s : step.release) frame.slots[s] = Value();
   }
 
   std::vector<Value> result;
   result.reserve(output_slots_.size());
-  for (int s : output_slots_) result.push_back(frame.slots[s]);
+  for (int s : output_slots_) result.push_back(value_at(frame, s));
   return result;
 }
 

@@ -33,6 +33,13 @@ class Program final : public kernels::Subgraph {
   // Runs with one value per formal input (graph.inputs order).
   std::vector<Value> execute(Frame* parent, std::vector<Value> inputs, int threads) const;
 
+  // The value in `slot` of `frame` (a frame of this program): initializers
+  // are read from the program, everything else from the frame.
+  const Value& value_at(const Frame& frame, int slot) const {
+    const Value* c = constant_of_[slot];
+    return c ? *c : frame.slots[slot];
+  }
+
   // kernels::Subgraph
   size_t num_inputs() const override { return input_slots_.size(); }
   size_t num_outputs() const override { return output_slots_.size(); }
@@ -47,6 +54,13 @@ class Program final : public kernels::Subgraph {
     std::vector<int> outputs;  // slot per output, -1 when unused
     std::vector<int> implicit;  // outer values read by subgraphs of this node
     std::vector<int> release;  // slots dead after this step
+    // Bit i: input i's value is dead after this step (its last use, not a
+    // graph input/output, initializer or capture), so the kernel may write
+    // its output over it (KernelContext::allocate_or_reuse).
+    uint64_t dying = 0;
+    // Outputs are written straight into their frame slots, except when an
+    // output is unused or aliases an input (then through scratch values).
+    bool direct_outputs = true;
   };
   struct Capture {
     int outer_slot;  // in the parent frame
@@ -65,6 +79,11 @@ class Program final : public kernels::Subgraph {
   std::unordered_map<std::string, int> slot_of_;
   int num_slots_ = 0;
   std::vector<std::pair<int, Value>> constants_;
+  // Per slot: the initializer it holds (read in place, never copied into
+  // frames), or nullptr. Initializers that a node overwrites (not SSA) are
+  // copied into the frame instead.
+  std::vector<const Value*> constant_of_;
+  size_t max_inputs_ = 0, max_outputs_ = 0;
   std::vector<int> input_slots_, output_slots_;
   std::vector<Capture> captures_;
   std::vector<Step> steps_;

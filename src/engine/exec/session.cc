@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "exec/memory_planner.h"
 #include "exec/program.h"
 #include "ir/loader.h"
 #include "passes/passes.h"
@@ -20,6 +21,9 @@ struct Session::Impl {
   // Position in graph.inputs of each fed input (info.inputs order).
   std::vector<size_t> feed_pos;
   std::vector<Value> defaults;  // per graph input: initializer or none
+  // Tensor memory plans per input signature (declared after program: it
+  // goes first, returning the arenas).
+  exec::MemoryPlanner planner;
 };
 
 namespace {
@@ -105,6 +109,7 @@ std::vector<Value> Session::run(const std::vector<Value>& inputs) const {
     all[impl_->feed_pos[i]] = inputs[i];
   }
   omp_set_num_threads(impl_->threads);
+  exec::MemoryPlanner::Run run(impl_->planner, exec::MemoryPlanner::signature(all));
   return impl_->program->execute(nullptr, std::move(all), impl_->threads);
 }
 
@@ -125,7 +130,11 @@ std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>
     if (!fed[p] && !g.inputs[p].optional)
       throw Error(ErrorCode::kInvalidArgument, "input \"" + g.inputs[p].name + "\" was not given");
   omp_set_num_threads(impl_->threads);
-  auto outs = impl_->program->execute(nullptr, std::move(all), impl_->threads);
+  std::vector<Value> outs;
+  {
+    exec::MemoryPlanner::Run run(impl_->planner, exec::MemoryPlanner::signature(all));
+    outs = impl_->program->execute(nullptr, std::move(all), impl_->threads);
+  }
   if (output_names.empty()) return outs;
   std::vector<Value> picked;
   for (const auto& name : output_names) {
@@ -136,6 +145,8 @@ std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>
   }
   return picked;
 }
+
+MemoryStats Session::memory_stats() const { return impl_->planner.stats(); }
 
 ModelInfo inspect_model(const std::string& path) {
   return ir::load_model_file(path, ir::Unsupported::kRecord).info;

@@ -77,9 +77,11 @@ class KernelInit {
 // Run-time view of a node.
 class KernelContext {
  public:
-  KernelContext(const ir::Node& node, exec::Frame& frame, const Value* const* inputs, Value* outputs,
-                int threads)
-      : node_(node), frame_(frame), inputs_(inputs), outputs_(outputs), threads_(threads) {}
+  // `dying`: bit i set when input i's value is not used after this node
+  // (see allocate_or_reuse).
+  KernelContext(const ir::Node& node, exec::Frame& frame, const Value* const* inputs, Value* const* outputs,
+                int threads, uint64_t dying = 0)
+      : node_(node), frame_(frame), inputs_(inputs), outputs_(outputs), threads_(threads), dying_(dying) {}
 
   const ir::Node& node() const { return node_; }
   int num_inputs() const { return node_.num_inputs(); }
@@ -90,8 +92,22 @@ class KernelContext {
   // Input i as a tensor; raises kInvalidArgument when absent or not a tensor.
   const Tensor& input(int i) const;
   bool wants_output(int i) const { return node_.has_output(i); }
-  // Allocates output i (uninitialized numeric contents).
+  // Allocates output i (uninitialized numeric contents). During a run the
+  // storage comes from the session's planned arena, so allocating outputs
+  // (and temporaries: Tensor(...)) here costs no malloc when shapes repeat.
   Tensor& allocate(int i, DataType dtype, Shape shape);
+  // Output `out` (dtype, shape), written in place over input `in` when that
+  // is safe, else allocated like allocate(). Safe means: input `in` is a
+  // tensor of the same dtype and element count, its value is dead after this
+  // node (this is its last use; it is not a graph input or output, an
+  // initializer or a value of an enclosing graph), no one else shares its
+  // storage (Tensor::unique()) and no other input of this node uses that
+  // storage. The kernel must then produce each output element from input
+  // elements at the same index only, reading before writing: element-wise
+  // maps, and broadcasts where `in` already has the output's shape.
+  Tensor& allocate_or_reuse(int out, int in, DataType dtype, Shape shape);
+  // Whether allocate_or_reuse(_, in, dtype, shape) would reuse input `in`.
+  bool can_reuse(int in, DataType dtype, const Shape& shape) const;
   void set_output(int i, Value v);
   int threads() const { return threads_; }
   exec::Frame& frame() { return frame_; }
@@ -100,8 +116,9 @@ class KernelContext {
   const ir::Node& node_;
   exec::Frame& frame_;
   const Value* const* inputs_;
-  Value* outputs_;
+  Value* const* outputs_;
   int threads_;
+  uint64_t dying_;
 };
 
 using KernelFactory = std::function<std::unique_ptr<OpKernel>(const KernelInit&)>;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <thread>
 
+#include "core/memory.h"
 #include "kernels/util/shape_util.h"
 
 namespace pier::kernels::dnnl_util {
@@ -108,70 +109,15 @@ dnnl::primitive_attr attr() {
   return a;
 }
 
-// ---- thread-local buffer pool ----------------------------------------------
-
-namespace {
-
-constexpr size_t kMaxPooled = 8;
-constexpr size_t kMaxPooledBytes = size_t{1} << 30;
-
-struct Pool {
-  std::vector<std::pair<size_t, void*>> free;  // capacity, pointer
-  ~Pool() {
-    for (auto& b : free) std::free(b.second);
-  }
-};
-
-Pool& pool() {
-  thread_local Pool p;
-  return p;
-}
-
-void* aligned_bytes(size_t n) {
-  n = (n + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, n);
-  if (!p) throw Error(ErrorCode::kRuntime, "out of memory allocating " + std::to_string(n) + " bytes");
-  return p;
-}
-
-}  // namespace
+// ---- temporary buffers: the process-wide caching pool (core/memory.h) ----
 
 TempBuffer::TempBuffer(size_t bytes) {
   if (bytes == 0) return;
-  auto& fl = pool().free;
-  size_t best = fl.size();
-  for (size_t i = 0; i < fl.size(); ++i)
-    if (fl[i].first >= bytes && (best == fl.size() || fl[i].first < fl[best].first)) best = i;
-  if (best != fl.size()) {
-    cap_ = fl[best].first;
-    data_ = fl[best].second;
-    fl.erase(fl.begin() + static_cast<std::ptrdiff_t>(best));
-    return;
-  }
-  // None fits: drop the largest pooled buffer (it is too small anyway) and
-  // allocate with some headroom so slowly growing sizes settle.
-  if (!fl.empty()) {
-    auto it = std::max_element(fl.begin(), fl.end());
-    std::free(it->second);
-    fl.erase(it);
-  }
-  cap_ = (bytes + bytes / 8 + 63) / 64 * 64;
-  data_ = aligned_bytes(cap_);
+  data_ = memory::pool_alloc(bytes, &cap_);
 }
 
 TempBuffer::~TempBuffer() {
-  if (!data_) return;
-  auto& fl = pool().free;
-  if (cap_ > kMaxPooledBytes) {
-    std::free(data_);
-    return;
-  }
-  fl.emplace_back(cap_, data_);
-  if (fl.size() > kMaxPooled) {
-    auto it = std::min_element(fl.begin(), fl.end());
-    std::free(it->second);
-    fl.erase(it);
-  }
+  if (data_) memory::pool_free(data_, cap_);
 }
 
 TempBuffer& TempBuffer::operator=(TempBuffer&& o) noexcept {

@@ -5,7 +5,7 @@
 //  - PrimitiveCache: per-kernel, mutex-protected map from a shape key to
 //    whatever the kernel built for that shape (primitive, packed weights);
 //  - run(): executes a primitive with a user scratchpad taken from a
-//    thread-local pool, so concurrent compute() calls never share one;
+//    caching pool, so concurrent compute() calls never share one;
 //  - ThreadScope: creates primitives for the thread count they will run on
 //    (oneDNN picks its blocking and scratchpad size from it).
 //
@@ -93,7 +93,7 @@ struct Reorder {
 // that run() can hand each call its own scratchpad).
 dnnl::primitive_attr attr();
 
-// A temporary buffer from a thread-local pool (64-byte aligned); returned
+// A temporary buffer from the caching pool (64-byte aligned); returned
 // to the pool on destruction. Safe to nest.
 class TempBuffer {
  public:

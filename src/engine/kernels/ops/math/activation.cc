@@ -104,7 +104,7 @@ class ActivationKernel final : public OpKernel {
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     const DataType t = x.dtype();
-    Tensor& y = ctx.allocate(0, t, x.shape());
+    Tensor& y = ctx.allocate_or_reuse(0, 0, t, x.shape());  // element-wise: may write over x
     const int64_t n = x.numel();
     const int threads = ctx.threads();
     if (t == DataType::kFloat || t == DataType::kDouble || t == DataType::kFloat16 || t == DataType::kBFloat16) {

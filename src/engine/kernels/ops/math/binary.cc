@@ -77,15 +77,20 @@ class BinaryKernel final : public OpKernel {
 
   void compute(KernelContext& ctx) const override {
     const Tensor& a = ctx.input(0);
-    Tensor b = ctx.input(1);
-    if (legacy_) b = legacy_broadcast(a, b);
+    // b by reference (a copy would share its storage and block in-place use).
+    Tensor legacy_b;
+    if (legacy_) legacy_b = legacy_broadcast(a, ctx.input(1));
+    const Tensor& b = legacy_ ? legacy_b : ctx.input(1);
     if (a.dtype() != b.dtype() && op_ != Op::kPow)
       throw Error(ErrorCode::kInvalidArgument, std::string("input types differ: ") + dtype_name(a.dtype()) + " and " +
                                                    dtype_name(b.dtype()));
     const Shape out_shape = broadcast_shapes(a.shape(), b.shape());
     const BroadcastPlan plan = plan_broadcast({a.shape(), b.shape()}, out_shape);
+    // An input that already has the output's shape is read at the output's
+    // own indices, so the output may be written over it.
+    const int reuse = ctx.can_reuse(0, a.dtype(), out_shape) ? 0 : 1;
     if (is_compare(op_) || is_logic(op_)) {
-      Tensor& out = ctx.allocate(0, DataType::kBool, out_shape);
+      Tensor& out = ctx.allocate_or_reuse(0, reuse, DataType::kBool, out_shape);
       if (is_logic(op_)) {
         if (a.dtype() != DataType::kBool) unsupported_type(a.dtype(), "logical op");
         run_loop<bool, bool>(ctx, plan, a, b, out);
@@ -99,7 +104,7 @@ class BinaryKernel final : public OpKernel {
       }
       return;
     }
-    Tensor& out = ctx.allocate(0, a.dtype(), out_shape);
+    Tensor& out = ctx.allocate_or_reuse(0, reuse, a.dtype(), out_shape);
     if (op_ == Op::kShl || op_ == Op::kShr) {
       dispatch_int(a.dtype(), [&](auto tag) {
         using T = decltype(tag);

@@ -29,7 +29,7 @@ class ClipKernel final : public OpKernel {
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     const DataType t = x.dtype();
-    Tensor& y = ctx.allocate(0, t, x.shape());
+    Tensor& y = ctx.allocate_or_reuse(0, 0, t, x.shape());  // element-wise: may write over x
     const Tensor* lo = nullptr;
     const Tensor* hi = nullptr;
     if (!legacy_) {

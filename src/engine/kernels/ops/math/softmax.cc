@@ -148,7 +148,9 @@ class SoftmaxKernel final : public OpKernel {
       ctx.set_output(0, Value(cast_tensor(yf, t)));
       return;
     }
-    Tensor& y = ctx.allocate(0, t, s);
+    // Each row is read before any of its elements is written (see row_op,
+    // block_op), so the output may take x's buffer.
+    Tensor& y = ctx.allocate_or_reuse(0, 0, t, s);
     if (y.numel() == 0) return;
     if (t == DataType::kFloat) {
       run<float>(op_, ctx.threads(), x.data<float>(), y.data<float>(), outer, n, inner);

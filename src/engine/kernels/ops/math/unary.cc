@@ -106,7 +106,7 @@ class UnaryKernel final : public OpKernel {
     const DataType t = x.dtype();
     if (op_ == Op::kNot) {
       if (t != DataType::kBool) unsupported_type(t, "Not");
-      Tensor& y = ctx.allocate(0, DataType::kBool, x.shape());
+      Tensor& y = ctx.allocate_or_reuse(0, 0, DataType::kBool, x.shape());
       map_unary<bool>(threads, x.data<bool>(), y.data<bool>(), n, [](bool v) { return !v; });
       return;
     }
@@ -127,7 +127,7 @@ class UnaryKernel final : public OpKernel {
       });
       return;
     }
-    Tensor& y = ctx.allocate(0, t, x.shape());
+    Tensor& y = ctx.allocate_or_reuse(0, 0, t, x.shape());  // element-wise: may write over x
     if (t == DataType::kFloat || t == DataType::kDouble || t == DataType::kFloat16 || t == DataType::kBFloat16) {
       dispatch_float(t, [&](auto tag) {
         using T = decltype(tag);
