@@ -8,9 +8,9 @@ PY := /usr/bin/python3
 APT_PACKAGES := cmake ninja-build g++ make ccache pkg-config \
   libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev libhwy-dev libsleef-dev \
   libboost-dev libsimdjson-dev rapidjson-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev sqlite3 \
+  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev sqlite3 zlib1g-dev \
   libonnx-testdata python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn python3-yaml \
-  wrk
+  wrk skopeo umoci curl
 
 .PHONY: all deps build test demo conformance clean
 
