@@ -12,6 +12,12 @@ APT_PACKAGES := cmake ninja-build g++ make ccache pkg-config \
   libonnx-testdata python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn python3-yaml \
   wrk skopeo umoci curl
 
+# Node.js validates the Kubernetes manifests in the deploy tests against the
+# Kubernetes schemas (tests/deploy/k8s/package.json; docs/deployment.md).
+# Installed only when there is no npm at all: a Node.js from elsewhere may
+# already provide it.
+K8S_VALIDATE := tests/deploy/k8s
+
 .PHONY: all deps build test demo conformance clean
 
 all: build
@@ -25,6 +31,12 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
+	@if [ ! -f $(K8S_VALIDATE)/node_modules/.package-lock.json ] || \
+	    [ $(K8S_VALIDATE)/package-lock.json -nt $(K8S_VALIDATE)/node_modules/.package-lock.json ]; then \
+	  echo "npm ci in $(K8S_VALIDATE)"; cd $(K8S_VALIDATE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
 	fi
 
 build: deps
