@@ -202,11 +202,17 @@ std::string tail_lines(const std::string& path, int n) {
 // Waits for the deployment to leave `from`; returns it as it is then.
 Deployment wait_state(deploy::Store& store, const std::string& name, const std::function<bool(const Deployment&)>& done,
                       double timeout) {
-  const auto end = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000));
+  const auto t0 = Clock::now();
+  const auto end = t0 + std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000));
   for (;;) {
     Deployment d = store.get(name);
     if (done(d)) return d;
     const bool started = d.supervisor_pid != 0;
+    if (!started && Clock::now() - t0 > std::chrono::seconds(20)) {
+      d.state = deploy::kFailed;
+      d.error = "the supervisor process did not start";
+      return d;
+    }
     if (started && !deploy::process_alive(d.supervisor_pid, d.supervisor_start)) {
       d = store.get(name);  // its last words
       refresh(d);
