@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,6 +147,8 @@ void spawn_daemon(const std::vector<std::string>& argv, const std::string& log, 
     ::dup2(l, 1);
     ::dup2(l, 2);
     if (s >= 0) ::dup2(s, 3);
+    // Nothing else of ours or of whoever started us goes with the daemon.
+    ::close_range(s >= 0 ? 4 : 3, ~0U, 0);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

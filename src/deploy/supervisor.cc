@@ -173,6 +173,7 @@ void Supervisor::spawn(int64_t generation, int replica, const Spec& spec, const 
     const int l = ::fcntl(opt_.listen_fd, F_DUPFD_CLOEXEC, 10);
     const int r = ::fcntl(fds[1], F_DUPFD_CLOEXEC, 10);
     if (l < 0 || r < 0 || ::dup2(l, 3) < 0 || ::dup2(r, 4) < 0) ::_exit(127);
+    ::close_range(5, ~0U, 0);  // the database, other servers' pipes, ...
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

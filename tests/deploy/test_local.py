@@ -166,6 +166,7 @@ class LocalDeploymentTest(unittest.TestCase):
         # so a request sent while no server runs waits and is answered.
         old = d["servers"][0]["pid"]
         os.kill(old, signal.SIGKILL)
+        self.assertTrue(wait_for(lambda: not alive(old), timeout=10))
         status, out = score(port, key=keys[0])
         self.assertEqual(status, 200, out)
         d = wait_for(lambda: (lambda x: x if x["servers"] and x["servers"][0]["pid"] != old and
@@ -225,6 +226,7 @@ class LocalDeploymentTest(unittest.TestCase):
         self.assertEqual(score(port)[0], 200)  # no keys
         # Both replicas answer on the one port: kill one, the other serves.
         os.kill(d["servers"][0]["pid"], signal.SIGKILL)
+        self.assertTrue(wait_for(lambda: not alive(d["servers"][0]["pid"]), timeout=10))
         for _ in range(20):
             self.assertEqual(score(port)[0], 200)
         d2 = wait_for(lambda: (lambda x: x if len(x["servers"]) == 2 and all(s["ready"] for s in x["servers"])
