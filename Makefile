@@ -10,7 +10,7 @@ APT_PACKAGES := cmake ninja-build g++ make ccache pkg-config \
   libboost-dev libsimdjson-dev rapidjson-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev sqlite3 zlib1g-dev \
   libonnx-testdata python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn python3-yaml \
-  wrk skopeo umoci curl
+  wrk skopeo umoci podman curl
 
 # Node.js validates the Kubernetes manifests in the deploy tests against the
 # Kubernetes schemas (tests/deploy/k8s/package.json; docs/deployment.md).

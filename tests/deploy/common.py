@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-PIER = os.environ.get("PIER") or os.path.join(os.path.dirname(__file__), "..", "..", "build", "pier")
+PIER = os.path.abspath(os.environ.get("PIER") or os.path.join(os.path.dirname(__file__), "..", "..", "build", "pier"))
 X = [[0.1, 0.2, 0.3, 0.4]]
 
 

@@ -83,6 +83,26 @@ class ImageTest(unittest.TestCase):
         sh("skopeo", "copy", "--quiet", "docker-archive:" + self.image, f"oci:{dst}:x")
         sh("skopeo", "copy", "--quiet", "oci-archive:" + self.image, f"oci:{dst}:y")
 
+    def test_podman_loads_both_formats(self):
+        if not shutil.which("podman"):
+            self.skipTest("podman is not installed (make deps installs it)")
+        docker_fmt = os.path.join(self.out, "for-podman.tar")
+        self.ws.run("image", "build", "--model", "mlp:1", "--tag", "pier-test/docker:1", "-o", docker_fmt, "--format", "docker")
+        store = tempfile.mkdtemp(prefix="pier-podman-")
+        podman = ["podman", "--root", os.path.join(store, "root"), "--runroot", os.path.join(store, "run"),
+                  "--storage-driver", "vfs", "--events-backend", "none", "--cgroup-manager", "cgroupfs"]
+        try:
+            for archive, ref in ((self.image, REF), (docker_fmt, "pier-test/docker:1")):
+                out = sh(*podman, "load", "-i", archive)
+                self.assertIn("Loaded image: docker.io/" + ref, out)
+                info = json.loads(sh(*podman, "image", "inspect", ref))[0]
+                self.assertEqual(info["Config"]["User"], "65532:65532")
+                self.assertEqual(info["Config"]["Entrypoint"][:2], ["/usr/local/bin/pier", "serve"])
+                self.assertEqual(info["Config"]["Labels"]["io.pier.model.0.sha256"], self.record["sha256"])
+        finally:
+            subprocess.run(["chmod", "-R", "u+w", store], capture_output=True)
+            shutil.rmtree(store, ignore_errors=True)
+
     def test_the_archive_layout(self):
         with tarfile.open(self.image) as t:
             names = t.getnames()

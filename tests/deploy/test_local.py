@@ -129,7 +129,10 @@ class LocalDeploymentTest(unittest.TestCase):
             self.ws.run("deploy", "delete", name, check=False)
         left = processes_of(self.ws.dir)
         for pid, _ in left:
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.ws.cleanup()
         self.assertEqual(left, [], "processes left running")
 
