@@ -51,6 +51,7 @@ struct DeployArgs {
   int min_replicas = 1, max_replicas = 0, cpu_target = 70;
   std::string cpu = "500m", memory = "512Mi", cpu_limit, memory_limit = "1Gi";
   int drain = 30;
+  int stop_delay = 5;
   bool kserve = false;
 };
 
@@ -457,6 +458,7 @@ int k8s_command(const DeployArgs& a) {
   o.memory_limit = a.memory_limit;
   o.port = a.port;
   o.drain_seconds = a.drain;
+  o.stop_delay_seconds = a.stop_delay;
   o.service_type = a.service_type;
   o.kserve = a.kserve;
   if (a.no_api_key) {
@@ -582,6 +584,10 @@ void add_deploy_command(CLI::App& app, CommandRunner& runner) {
   k8->add_option("--memory-limit", a->memory_limit, "Memory limit per pod")->capture_default_str();
   k8->add_option("--port", a->port, "Container port")->capture_default_str();
   k8->add_option("--drain-timeout", a->drain, "Seconds a stopping pod may take to finish its requests")->capture_default_str();
+  k8->add_option("--stop-delay", a->stop_delay,
+                 "Seconds a pod keeps serving after SIGTERM (readiness 503) while Kubernetes removes it from the "
+                 "Service's endpoints, before it drains")
+      ->capture_default_str();
   k8->add_option("--service-type", a->service_type, "ClusterIP, NodePort or LoadBalancer")->capture_default_str();
   k8->add_option("--api-key", a->api_keys, "Keys for the Secret: \"auto\" (the default) or one or two keys");
   k8->add_flag("--no-api-key", a->no_api_key, "No keys and no Secret: the service accepts anyone");

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "cli/commands.h"
@@ -44,6 +46,7 @@ struct ServeArgs {
   double drain_timeout = 30;
   int spin_us = 200;
   double stop_idle_grace = 1;
+  double stop_delay = 0;
   int listen_fd = -1;
   int ready_fd = -1;
 };
@@ -173,7 +176,32 @@ int serve_command(const ServeArgs& a) {
   hopt.stop_idle_grace = ms(a.stop_idle_grace);
   hopt.listen_fd = a.listen_fd;
   http::Server server(hopt, router.handler());
-  server.stop_on_signals();
+  // With --stop-delay, SIGTERM first turns readiness off and keeps serving
+  // for that long (while a load balancer takes the server out of rotation),
+  // then stops; a second signal stops at once.
+  std::mutex delay_mu;
+  std::condition_variable delay_cv;
+  bool stop_now = false;
+  std::thread delayer;
+  if (a.stop_delay > 0) {
+    server.stop_on_signals([&] {
+      if (delayer.joinable()) {
+        std::lock_guard<std::mutex> lk(delay_mu);
+        stop_now = true;
+        delay_cv.notify_all();
+        return;
+      }
+      svc.set_ready(false);
+      std::fprintf(stderr, "pier: stopping in %g s; /v2/health/ready answers 503 until then\n", a.stop_delay);
+      delayer = std::thread([&] {
+        std::unique_lock<std::mutex> lk(delay_mu);
+        delay_cv.wait_for(lk, ms(a.stop_delay), [&] { return stop_now; });
+        server.stop();
+      });
+    });
+  } else {
+    server.stop_on_signals();
+  }
   server.start();
   if (a.ready_fd >= 0) {
     // A supervisor waits for this line before it sends traffic our way.
@@ -188,6 +216,12 @@ int serve_command(const ServeArgs& a) {
               sopt.api_keys.empty() ? "" : ", API keys required");
   std::fflush(stdout);
   server.wait();
+  {
+    std::lock_guard<std::mutex> lk(delay_mu);
+    stop_now = true;
+  }
+  delay_cv.notify_all();
+  if (delayer.joinable()) delayer.join();
   std::fprintf(stderr, "pier: stopped\n");
   return 0;
 }
@@ -265,6 +299,11 @@ void add_serve_command(CLI::App& app, CommandRunner& runner) {
                 "On SIGTERM, seconds an idle keep-alive connection may still send one request (answered with "
                 "Connection: close) before it is closed")
       ->check(CLI::Range(0.0, 60.0))
+      ->capture_default_str();
+  s->add_option("--stop-delay", a->stop_delay,
+                "On SIGTERM, first answer 503 on /v2/health/ready and keep serving this many seconds (while a load "
+                "balancer takes the server out of rotation), then stop; a second signal stops at once")
+      ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   s->add_option("--listen-fd", a->listen_fd,
                 "Accept on this inherited, already listening socket instead of binding --host/--port (for a "

@@ -154,8 +154,10 @@ class Server {
   void stop();
   // Blocks until the server has stopped and every connection is closed.
   void wait();
-  // Makes SIGTERM and SIGINT call stop(); call before start().
-  void stop_on_signals();
+  // Makes SIGTERM and SIGINT call stop(); call before start(). With
+  // `on_signal`, the first signal calls it instead (on an I/O thread; it
+  // must not block) and a second one calls stop().
+  void stop_on_signals(std::function<void()> on_signal = {});
   // stop_on_signals(), start(), wait().
   void run();
 

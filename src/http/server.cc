@@ -481,12 +481,17 @@ void Server::wait() {
   impl_->threads.clear();
 }
 
-void Server::stop_on_signals() {
+void Server::stop_on_signals(std::function<void()> on_signal) {
   auto& s = *impl_;
   s.signals.add(SIGTERM);
   s.signals.add(SIGINT);
-  s.signals.async_wait([this](beast::error_code ec, int) {
-    if (!ec) stop();
+  s.signals.async_wait([this, on_signal = std::move(on_signal)](beast::error_code ec, int) {
+    if (ec) return;
+    if (!on_signal) return stop();
+    on_signal();
+    impl_->signals.async_wait([this](beast::error_code e, int) {
+      if (!e) stop();
+    });
   });
 }
 

@@ -62,8 +62,10 @@ Yaml container(const K8sOptions& o, const std::string& name) {
   c.set("imagePullPolicy", "IfNotPresent");
   // The image's entrypoint is `pier serve --model-file ...`; these replace
   // its default command (--host 0.0.0.0 --port 8080).
-  c.set("args", Yaml::seq({"--host", "0.0.0.0", "--port", std::to_string(o.port), "--drain-timeout",
-                           std::to_string(o.drain_seconds)}));
+  // --stop-delay: on SIGTERM the pod keeps serving (readiness 503) while
+  // Kubernetes removes it from the Service's endpoints, then drains.
+  c.set("args", Yaml::seq({"--host", "0.0.0.0", "--port", std::to_string(o.port), "--stop-delay",
+                           std::to_string(o.stop_delay_seconds), "--drain-timeout", std::to_string(o.drain_seconds)}));
   c.set("ports", Yaml::seq({Yaml::object({{"name", "http"}, {"containerPort", o.port}, {"protocol", "TCP"}})}));
   if (!o.api_keys.empty())
     c.set("env", Yaml::seq({Yaml::object(
@@ -109,6 +111,7 @@ K8sObjects k8s_objects(const K8sOptions& o) {
   if (o.cpu_target < 1 || o.cpu_target > 1000) throw std::invalid_argument("--cpu-target must be 1-1000 (percent)");
   if (o.port < 1 || o.port > 65535) throw std::invalid_argument("--port must be 1-65535");
   if (o.drain_seconds < 0 || o.drain_seconds > 3600) throw std::invalid_argument("--drain-timeout must be 0-3600");
+  if (o.stop_delay_seconds < 0 || o.stop_delay_seconds > 600) throw std::invalid_argument("--stop-delay must be 0-600");
   if (o.service_type != "ClusterIP" && o.service_type != "NodePort" && o.service_type != "LoadBalancer")
     throw std::invalid_argument("--service-type must be ClusterIP, NodePort or LoadBalancer");
   check_quantity("--cpu", o.cpu_request);
@@ -123,9 +126,10 @@ K8sObjects k8s_objects(const K8sOptions& o) {
   const Yaml selector = Yaml::object({{"app.kubernetes.io/name", o.name}});
 
   Yaml pod_spec;
-  // pier serve drains for --drain-timeout after SIGTERM; the kubelet waits
-  // a little longer before it sends SIGKILL.
-  pod_spec.set("terminationGracePeriodSeconds", o.drain_seconds + 10);
+  // After SIGTERM pier serve keeps serving for --stop-delay, then drains for
+  // up to --drain-timeout; the kubelet waits a little longer before SIGKILL.
+  const int grace = o.stop_delay_seconds + o.drain_seconds + 10;
+  pod_spec.set("terminationGracePeriodSeconds", grace);
   pod_spec.set("automountServiceAccountToken", false);
   pod_spec.set("securityContext", Yaml::object({{"runAsNonRoot", true},
                                                 {"runAsUser", 65532},
@@ -197,7 +201,7 @@ K8sObjects k8s_objects(const K8sOptions& o) {
     pred.set("maxReplicas", o.max_replicas);
     pred.set("scaleMetric", "cpu");
     pred.set("scaleTarget", o.cpu_target);
-    pred.set("terminationGracePeriodSeconds", o.drain_seconds + 10);
+    pred.set("terminationGracePeriodSeconds", grace);
     pred.set("securityContext", Yaml::object({{"runAsNonRoot", true}, {"runAsUser", 65532}, {"runAsGroup", 65532}}));
     pred.set("containers", Yaml::seq({container(o, "kserve-container")}));
     Yaml isvc;

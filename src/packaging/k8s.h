@@ -29,6 +29,7 @@ struct K8sOptions {
   std::string cpu_request = "500m", memory_request = "512Mi", cpu_limit, memory_limit = "1Gi";
   int port = 8080;
   int drain_seconds = 30;
+  int stop_delay_seconds = 5;  // serving on after SIGTERM while endpoints are updated
   std::string service_type = "ClusterIP";
   std::vector<std::string> api_keys;  // none: no Secret, no keys
   bool kserve = false;

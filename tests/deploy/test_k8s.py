@@ -73,11 +73,11 @@ class K8sManifestTest(unittest.TestCase):
         self.assertEqual(d["metadata"]["namespace"], "scoring")
         self.assertEqual(d["spec"]["replicas"], 2)
         pod = d["spec"]["template"]["spec"]
-        self.assertEqual(pod["terminationGracePeriodSeconds"], 30)  # the drain (20 s) and a margin
+        self.assertEqual(pod["terminationGracePeriodSeconds"], 35)  # stop delay (5 s), drain (20 s) and a margin
         self.assertEqual(pod["securityContext"]["runAsUser"], 65532)
         c = pod["containers"][0]
         self.assertEqual(c["image"], "registry.example.com/ml/mlp:2")
-        self.assertEqual(c["args"], ["--host", "0.0.0.0", "--port", "8080", "--drain-timeout", "20"])
+        self.assertEqual(c["args"], ["--host", "0.0.0.0", "--port", "8080", "--stop-delay", "5", "--drain-timeout", "20"])
         self.assertEqual(c["livenessProbe"]["httpGet"], {"path": "/v2/health/live", "port": "http"})
         self.assertEqual(c["readinessProbe"]["httpGet"], {"path": "/v2/health/ready", "port": "http"})
         self.assertEqual(c["resources"], {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}})
@@ -146,6 +146,41 @@ class K8sManifestTest(unittest.TestCase):
         p = validate(os.path.join(broken, "dup.yaml"))
         self.assertNotEqual(p.returncode, 0)
 
+    def test_pier_serve_keeps_serving_during_the_stop_delay(self):
+        """What the Deployment's args rely on: after SIGTERM, readiness is 503
+        while requests are still served, then the server stops."""
+        import signal
+        import time
+        from common import PIER, free_port, score
+        import http.client
+        port = free_port()
+        p = subprocess.Popen([PIER, "serve", "--model-file", os.path.join(self.ws.dir, "model1.onnx"), "--name", "mlp",
+                              "--port", str(port), "--stop-delay", "1.5", "--no-access-log"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("serving 1 model", p.stdout.readline())
+
+            def ready():
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/v2/health/ready")
+                status = c.getresponse().status
+                c.close()
+                return status
+            self.assertEqual(ready(), 200)
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            self.assertEqual(ready(), 503)
+            self.assertEqual(score(port)[0], 200)  # still serving
+            self.assertEqual(p.wait(timeout=30), 0)
+            self.assertGreaterEqual(time.monotonic() - t0, 1.4)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+
     def test_bad_inputs(self):
         d = os.path.join(self.out, "bad")
         blocker = os.path.join(self.out, "a-file")
@@ -159,6 +194,7 @@ class K8sManifestTest(unittest.TestCase):
             (base + ["--min-replicas", "5", "--max-replicas", "2"], 2, "--min-replicas"),
             (base + ["--namespace", "Bad"], 2, "not a DNS label"),
             (base + ["--service-type", "Magic"], 2, "--service-type"),
+            (base + ["--stop-delay", "-1"], 2, "--stop-delay"),
             (base + ["--api-key", "a b"], 2, "API key"),
             (base + ["--no-api-key", "--api-key", "k"], 2, "contradict"),
             (["deploy", "k8s", "svc", "--model", "mlp", "--image", "x:1", "-o", os.path.join(blocker, "sub")], 1, "cannot create the folder"),
