@@ -8,9 +8,15 @@ PY := /usr/bin/python3
 APT_PACKAGES := cmake ninja-build g++ make ccache pkg-config \
   libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev libhwy-dev libsleef-dev \
   libboost-dev libsimdjson-dev rapidjson-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev sqlite3 \
+  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev sqlite3 zlib1g-dev \
   libonnx-testdata python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn python3-yaml \
-  wrk
+  wrk skopeo umoci podman curl
+
+# Node.js validates the Kubernetes manifests in the deploy tests against the
+# Kubernetes schemas (tests/deploy/k8s/package.json; docs/deployment.md).
+# Installed only when there is no npm at all: a Node.js from elsewhere may
+# already provide it.
+K8S_VALIDATE := tests/deploy/k8s
 
 .PHONY: all deps build test demo conformance clean
 
@@ -25,6 +31,12 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
+	@if [ ! -f $(K8S_VALIDATE)/node_modules/.package-lock.json ] || \
+	    [ $(K8S_VALIDATE)/package-lock.json -nt $(K8S_VALIDATE)/node_modules/.package-lock.json ]; then \
+	  echo "npm ci in $(K8S_VALIDATE)"; cd $(K8S_VALIDATE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
 	fi
 
 build: deps

@@ -22,6 +22,8 @@ void add_info_command(CLI::App& app, CommandRunner& runner);
 void add_workspace_command(CLI::App& app, CommandRunner& runner);
 void add_model_command(CLI::App& app, CommandRunner& runner);
 void add_serve_command(CLI::App& app, CommandRunner& runner);
+void add_image_command(CLI::App& app, CommandRunner& runner);
+void add_deploy_command(CLI::App& app, CommandRunner& runner);
 // For `pier serve`: may re-execute the process with malloc settings that
 // suit a server (see serve.cc). Call first thing in main().
 void prepare_serve_process(int argc, char** argv);

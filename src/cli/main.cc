@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   pier::cli::add_workspace_command(app, runner);
   pier::cli::add_model_command(app, runner);
   pier::cli::add_serve_command(app, runner);
+  pier::cli::add_image_command(app, runner);
+  pier::cli::add_deploy_command(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

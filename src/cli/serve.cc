@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "cli/commands.h"
@@ -28,6 +30,7 @@ struct ServeArgs {
   std::vector<std::string> models;
   std::vector<std::string> files;
   std::vector<std::string> names;
+  std::vector<int64_t> versions;
   std::string host = "127.0.0.1";
   int port = 8080;
   int threads = 0;
@@ -42,6 +45,10 @@ struct ServeArgs {
   double body_timeout = 120;
   double drain_timeout = 30;
   int spin_us = 200;
+  double stop_idle_grace = 1;
+  double stop_delay = 0;
+  int listen_fd = -1;
+  int ready_fd = -1;
 };
 
 [[noreturn]] void usage(const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, msg); }
@@ -69,6 +76,7 @@ std::chrono::milliseconds ms(double seconds) {
 std::vector<server::ModelEntry> load_models(const ServeArgs& a, const SessionOptions& so) {
   std::vector<server::ModelEntry> out;
   if (a.names.size() > a.files.size()) usage("--name is given more often than --model-file");
+  if (a.versions.size() > a.files.size()) usage("--model-version is given more often than --model-file");
   for (size_t i = 0; i < a.files.size(); ++i) {
     server::ModelEntry e;
     e.name = i < a.names.size() ? a.names[i] : std::filesystem::path(a.files[i]).stem().string();
@@ -77,7 +85,7 @@ std::vector<server::ModelEntry> load_models(const ServeArgs& a, const SessionOpt
     } catch (const ws::Error& err) {
       usage(std::string(err.what()) + (i < a.names.size() ? "" : " (from the file name; give --name)"));
     }
-    e.version = 1;
+    e.version = i < a.versions.size() ? a.versions[i] : 1;
     e.source = a.files[i];
     e.session = Session::load(a.files[i], so);
     out.push_back(std::move(e));
@@ -165,9 +173,42 @@ int serve_command(const ServeArgs& a) {
   hopt.drain_timeout = ms(a.drain_timeout);
   hopt.access_logger = svc.access_logger();
   hopt.poll_spin = std::chrono::microseconds(a.spin_us);
+  hopt.stop_idle_grace = ms(a.stop_idle_grace);
+  hopt.listen_fd = a.listen_fd;
   http::Server server(hopt, router.handler());
-  server.stop_on_signals();
+  // With --stop-delay, SIGTERM first turns readiness off and keeps serving
+  // for that long (while a load balancer takes the server out of rotation),
+  // then stops; a second signal stops at once.
+  std::mutex delay_mu;
+  std::condition_variable delay_cv;
+  bool stop_now = false;
+  std::thread delayer;
+  if (a.stop_delay > 0) {
+    server.stop_on_signals([&] {
+      if (delayer.joinable()) {
+        std::lock_guard<std::mutex> lk(delay_mu);
+        stop_now = true;
+        delay_cv.notify_all();
+        return;
+      }
+      svc.set_ready(false);
+      std::fprintf(stderr, "pier: stopping in %g s; /v2/health/ready answers 503 until then\n", a.stop_delay);
+      delayer = std::thread([&] {
+        std::unique_lock<std::mutex> lk(delay_mu);
+        delay_cv.wait_for(lk, ms(a.stop_delay), [&] { return stop_now; });
+        server.stop();
+      });
+    });
+  } else {
+    server.stop_on_signals();
+  }
   server.start();
+  if (a.ready_fd >= 0) {
+    // A supervisor waits for this line before it sends traffic our way.
+    static const char kReady[] = "ready\n";
+    [[maybe_unused]] ssize_t n = ::write(a.ready_fd, kReady, sizeof kReady - 1);
+    ::close(a.ready_fd);
+  }
   const std::string host = a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;  // IPv6
   std::printf("serving %zu model%s on http://%s:%u (%d workers x %d threads, %d I/O threads%s)\n",
               svc.models().all().size(), svc.models().all().size() == 1 ? "" : "s", host.c_str(),
@@ -175,6 +216,12 @@ int serve_command(const ServeArgs& a) {
               sopt.api_keys.empty() ? "" : ", API keys required");
   std::fflush(stdout);
   server.wait();
+  {
+    std::lock_guard<std::mutex> lk(delay_mu);
+    stop_now = true;
+  }
+  delay_cv.notify_all();
+  if (delayer.joinable()) delayer.join();
   std::fprintf(stderr, "pier: stopped\n");
   return 0;
 }
@@ -207,6 +254,8 @@ void add_serve_command(CLI::App& app, CommandRunner& runner) {
                 "Without --model and --model-file: the latest version of every registered model");
   s->add_option("--model-file", a->files, "Serve an ONNX file directly, with no workspace (as version 1); repeatable");
   s->add_option("--name", a->names, "Name of the matching --model-file (default: the file name without .onnx)");
+  s->add_option("--model-version", a->versions, "Version of the matching --model-file (default: 1)")
+      ->check(CLI::PositiveNumber);
   s->add_option("--host", a->host, "Address to listen on")->capture_default_str();
   s->add_option("--port", a->port, "Port (0: any free port)")->capture_default_str();
   s->add_option("--threads", a->threads,
@@ -246,6 +295,24 @@ void add_serve_command(CLI::App& app, CommandRunner& runner) {
                 "CPU) before sleeping, which saves a thread wake-up per request under load; 0 turns it off")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
+  s->add_option("--stop-idle-grace", a->stop_idle_grace,
+                "On SIGTERM, seconds an idle keep-alive connection may still send one request (answered with "
+                "Connection: close) before it is closed")
+      ->check(CLI::Range(0.0, 60.0))
+      ->capture_default_str();
+  s->add_option("--stop-delay", a->stop_delay,
+                "On SIGTERM, first answer 503 on /v2/health/ready and keep serving this many seconds (while a load "
+                "balancer takes the server out of rotation), then stop; a second signal stops at once")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  s->add_option("--listen-fd", a->listen_fd,
+                "Accept on this inherited, already listening socket instead of binding --host/--port (for a "
+                "supervisor that owns the port, such as pier deploy)")
+      ->check(CLI::Range(0, 1 << 20));
+  s->add_option("--ready-fd", a->ready_fd,
+                "Write \"ready\\n\" to this inherited descriptor, and close it, once every model is loaded and the "
+                "server accepts")
+      ->check(CLI::Range(0, 1 << 20));
   s->callback([&runner, a] { runner.set([a] { return ws_guard([&] { return serve_command(*a); }); }); });
 }
 

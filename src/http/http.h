@@ -124,6 +124,18 @@ struct ServerOptions {
   // thread-safe and quick); replaces the `access_log` line when set.
   std::function<void(const AccessRecord&)> access_logger;
   std::string server_name = "pier";
+  // A socket that is already bound and listening (say, inherited from a
+  // supervisor that owns the port): the server accepts on it instead of
+  // binding host:port, and takes over this descriptor (closing it when it
+  // stops). Other processes may accept on the same socket: connections
+  // waiting in its queue stay there for them when this server stops.
+  int listen_fd = -1;
+  // On stop, an idle keep-alive connection (or one accepted just as the
+  // server stopped) may still send one request during this time, which is
+  // answered with "Connection: close"; then it is closed. A client that
+  // sends its next request just as the server stops thus gets an answer
+  // instead of a closed connection. 0: idle connections close at once.
+  std::chrono::milliseconds stop_idle_grace{0};
 };
 
 class Server {
@@ -133,8 +145,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds, listens and starts the I/O threads. Throws std::runtime_error
-  // when the address cannot be used.
+  // Binds, listens (or adopts ServerOptions::listen_fd) and starts the I/O
+  // threads. Throws std::runtime_error when the address cannot be used.
   void start();
   // The port listened on (useful with port 0).
   uint16_t port() const;
@@ -142,8 +154,10 @@ class Server {
   void stop();
   // Blocks until the server has stopped and every connection is closed.
   void wait();
-  // Makes SIGTERM and SIGINT call stop(); call before start().
-  void stop_on_signals();
+  // Makes SIGTERM and SIGINT call stop(); call before start(). With
+  // `on_signal`, the first signal calls it instead (on an I/O thread; it
+  // must not block) and a second one calls stop().
+  void stop_on_signals(std::function<void()> on_signal = {});
   // stop_on_signals(), start(), wait().
   void run();
 

@@ -12,6 +12,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -109,7 +112,8 @@ struct Responder::State {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, Server::Impl& srv) : stream_(std::move(socket)), srv_(srv) {
+  Connection(tcp::socket socket, Server::Impl& srv)
+      : stream_(std::move(socket)), srv_(srv), grace_timer_(stream_.get_executor()) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -126,10 +130,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::post(stream_.get_executor(), std::move(fn));
   }
 
-  // Server stopping: an idle connection (waiting for a request) closes now;
-  // one with a request in flight closes after its response.
+  // Server stopping: an idle connection (waiting for a request) closes now,
+  // or after ServerOptions::stop_idle_grace unless a request arrives by
+  // then; one with a request in flight closes after its response.
   void on_stop() {
-    if (!busy_) close();
+    if (busy_ || closed_) return;
+    if (srv_.opt.stop_idle_grace.count() <= 0) return close();
+    grace_timer_.expires_after(srv_.opt.stop_idle_grace);
+    grace_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec && !self->busy_) self->close();
+    });
   }
   void force_close() { close(); }
 
@@ -162,6 +172,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close() {
     if (closed_) return;
     closed_ = true;
+    grace_timer_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
@@ -177,6 +188,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool keep_alive_ = true;
   bool linger_ = false;  // the request's body may still be arriving
   std::vector<char> drain_;
+  asio::steady_timer grace_timer_;
   unsigned version_ = 11;
   std::string method_, target_;
   uint64_t request_bytes_ = 0;
@@ -185,11 +197,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 void Connection::read_header() {
   busy_ = false;
-  if (srv_.stopping || closed_) return close();
+  // Stopping: only a connection accepted as the server stopped gets here (a
+  // response while stopping closes its connection); with a grace it may
+  // send one request.
+  const auto grace = srv_.opt.stop_idle_grace;
+  if (closed_ || (srv_.stopping && grace.count() <= 0)) return close();
   parser_.emplace();
   parser_->header_limit(srv_.opt.max_header_bytes);
   parser_->body_limit(srv_.opt.max_body_bytes);
-  stream_.expires_after(srv_.opt.header_timeout);
+  stream_.expires_after(srv_.stopping ? std::min<std::chrono::steady_clock::duration>(srv_.opt.header_timeout, grace)
+                                      : std::chrono::steady_clock::duration(srv_.opt.header_timeout));
   bhttp::async_read_header(stream_, buffer_, *parser_,
                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
 }
@@ -356,8 +373,9 @@ void Server::Impl::for_each_connection(Fn fn) {
 
 void Server::Impl::accept() {
   acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
-    if (stopping || ec == asio::error::operation_aborted) return;
+    if (ec == asio::error::operation_aborted) return;
     if (ec) {
+      if (stopping) return;
       // Out of descriptors or similar: try again shortly instead of spinning.
       retry_timer.expires_after(std::chrono::milliseconds(50));
       retry_timer.async_wait([this](beast::error_code e) {
@@ -365,10 +383,14 @@ void Server::Impl::accept() {
       });
       return;
     }
+    // A connection accepted as the server stops (its accept completed just
+    // before the acceptor closed) is served when there is a grace for idle
+    // connections: the client has already been told it was connected.
+    if (stopping && opt.stop_idle_grace.count() <= 0) return;
     beast::error_code ignore;
     socket.set_option(tcp::no_delay(true), ignore);
     std::make_shared<Connection>(std::move(socket), *this)->start();
-    accept();
+    if (!stopping) accept();
   });
 }
 
@@ -410,11 +432,25 @@ void Server::start() {
   if (ec) throw std::runtime_error("invalid listen address \"" + s.opt.host + "\": " + ec.message());
   const tcp::endpoint ep(addr, s.opt.port);
   const std::string where = s.opt.host + ":" + std::to_string(s.opt.port);
-  s.acceptor.open(ep.protocol(), ec);
-  if (!ec) s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) s.acceptor.bind(ep, ec);
-  if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+  if (s.opt.listen_fd >= 0) {
+    // An inherited socket: it must be a listening TCP socket.
+    sockaddr_storage sa{};
+    socklen_t len = sizeof sa;
+    int listening = 0;
+    socklen_t ilen = sizeof listening;
+    if (::getsockname(s.opt.listen_fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0 ||
+        (sa.ss_family != AF_INET && sa.ss_family != AF_INET6) ||
+        ::getsockopt(s.opt.listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) != 0 || !listening)
+      throw std::runtime_error("descriptor " + std::to_string(s.opt.listen_fd) + " is not a listening TCP socket");
+    s.acceptor.assign(sa.ss_family == AF_INET ? tcp::v4() : tcp::v6(), s.opt.listen_fd, ec);
+    if (ec) throw std::runtime_error("cannot accept on descriptor " + std::to_string(s.opt.listen_fd) + ": " + ec.message());
+  } else {
+    s.acceptor.open(ep.protocol(), ec);
+    if (!ec) s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) s.acceptor.bind(ep, ec);
+    if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+  }
   s.bound_port = s.acceptor.local_endpoint().port();
   asio::dispatch(s.strand, [&s] { s.accept(); });
   for (int i = 0; i < std::max(1, s.opt.io_threads); ++i) {
@@ -445,12 +481,17 @@ void Server::wait() {
   impl_->threads.clear();
 }
 
-void Server::stop_on_signals() {
+void Server::stop_on_signals(std::function<void()> on_signal) {
   auto& s = *impl_;
   s.signals.add(SIGTERM);
   s.signals.add(SIGINT);
-  s.signals.async_wait([this](beast::error_code ec, int) {
-    if (!ec) stop();
+  s.signals.async_wait([this, on_signal = std::move(on_signal)](beast::error_code ec, int) {
+    if (ec) return;
+    if (!on_signal) return stop();
+    on_signal();
+    impl_->signals.async_wait([this](beast::error_code e, int) {
+      if (!e) stop();
+    });
   });
 }
 

@@ -1,3 +1,4 @@
+#include <atomic>
 #include "server/service.h"
 
 #include <chrono>
@@ -54,6 +55,7 @@ struct Service::Impl {
   ApiKeys keys;
   std::string server_metadata, openapi;
   std::unique_ptr<AccessLog> log;
+  std::atomic<bool> ready{true};
   Scheduler sched;  // last: its workers stop before anything they use goes away
 
   Impl(ServiceOptions o) : opt(std::move(o)), keys(opt.api_keys), sched(opt.workers, opt.spin) {}
@@ -127,6 +129,8 @@ Service::~Service() { impl_->sched.shutdown(); }
 const ModelSet& Service::models() const { return impl_->models; }
 int Service::workers() const { return impl_->sched.workers(); }
 
+void Service::set_ready(bool ready) { impl_->ready.store(ready, std::memory_order_relaxed); }
+
 std::function<void(const http::AccessRecord&)> Service::access_logger() {
   if (!impl_->log) return {};
   AccessLog* log = impl_->log.get();
@@ -166,8 +170,12 @@ void Service::add_routes(http::Router& router) {
     r.send(std::move(res));
   };
   router.add("GET", "/v2/health/live", [ok](http::Request, http::Responder r) { ok(r); });
-  // Every model is loaded before the server listens, so a listening server is ready.
-  router.add("GET", "/v2/health/ready", [ok](http::Request, http::Responder r) { ok(r); });
+  // Every model is loaded before the server listens, so a listening server
+  // is ready, until it is told it is about to stop.
+  router.add("GET", "/v2/health/ready", [s, ok](http::Request, http::Responder r) {
+    if (s->ready.load(std::memory_order_relaxed)) return ok(r);
+    r.send(http::Response::error(503, "the server is stopping"));
+  });
   for (const char* p : {"/v2/models/{model}/ready", "/v2/models/{model}/versions/{version}/ready"})
     router.add("GET", p, [s, ok](http::Request q, http::Responder r) {
       if (s->lookup(q, r)) ok(r);

@@ -43,6 +43,8 @@ class Service {
   std::function<void(const http::AccessRecord&)> access_logger();
   const ModelSet& models() const;
   int workers() const;
+  // /v2/health/ready answers 503 once this is false (a server about to stop).
+  void set_ready(bool ready);
 
   struct Impl;
 

@@ -339,6 +339,7 @@ DeleteResult Registry::remove(const ModelRef& ref) {
       Stmt q(*db_, "SELECT sha256 FROM versions WHERE name = ? AND version = ?");
       q.bind(1, ref.name).bind(2, v);
       if (q.step()) shas.push_back(q.col_text(0));
+      refuse_if_deployed(ref.name, v);
       Stmt(*db_, "DELETE FROM versions WHERE name = ? AND version = ?").bind(1, ref.name).bind(2, v).run();
       out.versions.push_back(v);
     } else {
@@ -351,6 +352,7 @@ DeleteResult Registry::remove(const ModelRef& ref) {
         out.versions.push_back(q.col_int(0));
         shas.push_back(q.col_text(1));
       }
+      refuse_if_deployed(ref.name, 0);
       // Versions, their tags and aliases go with the model (ON DELETE CASCADE).
       Stmt(*db_, "DELETE FROM models WHERE name = ?").bind(1, ref.name).run();
     }
@@ -360,6 +362,16 @@ DeleteResult Registry::remove(const ModelRef& ref) {
   crash_point("rows-deleted");
   remove_unused_blobs(shas, out);
   return out;
+}
+
+void Registry::refuse_if_deployed(const std::string& name, int64_t version) {
+  Stmt q(*db_, version ? "SELECT deployment, version FROM deployment_models WHERE name = ? AND version = ? ORDER BY 1"
+                       : "SELECT deployment, version FROM deployment_models WHERE name = ? ORDER BY 1");
+  q.bind(1, name);
+  if (version) q.bind(2, version);
+  if (q.step())
+    fail(ErrorKind::kConflict, name + ":" + std::to_string(q.col_int(1)) + " is served by the deployment " +
+                                   quote_str(q.col_text(0)) + "; update or delete that deployment first");
 }
 
 void Registry::remove_unused_blobs(const std::vector<std::string>& shas, DeleteResult& out) {

@@ -95,7 +95,8 @@ class Registry {
   int64_t remove_alias(const std::string& name, const std::string& alias);
 
   // NAME deletes the model and all its versions; NAME:VERSION or NAME@ALIAS
-  // one version. Blobs no version uses any more are removed.
+  // one version. Blobs no version uses any more are removed. A version that
+  // a deployment serves is refused (kConflict).
   DeleteResult remove(const ModelRef& ref);
 
   // Reads the stored file, checking its digest as it goes; `sink` gets the
@@ -115,6 +116,8 @@ class Registry {
   int64_t resolve(const ModelRef& ref);  // the version ref names; inside a transaction
   ModelRecord load(const std::string& name, int64_t version);
   void remove_unused_blobs(const std::vector<std::string>& shas, DeleteResult& out);
+  // Error(kConflict) when a deployment serves NAME:VERSION (any version when 0).
+  void refuse_if_deployed(const std::string& name, int64_t version);
 
   WorkspacePaths paths_;
   BlobStore blobs_;

@@ -51,6 +51,41 @@ CREATE TABLE IF NOT EXISTS aliases(
 );
 )sql";
 
+// Version 2: local deployments (src/deploy/, docs/deployment.md). A
+// deployment serves the models of its current generation; during an update
+// the next generation's models are there too. A version that a deployment
+// serves cannot be deleted (the foreign key has no ON DELETE action, and
+// Registry::remove says which deployment uses it).
+constexpr const char* kDeploymentsSchema = R"sql(
+CREATE TABLE IF NOT EXISTS deployments(
+  name TEXT PRIMARY KEY NOT NULL,
+  state TEXT NOT NULL CHECK(state IN ('Creating', 'Healthy', 'Updating', 'Failed', 'Deleting')),
+  host TEXT NOT NULL,
+  port INTEGER NOT NULL CHECK(port BETWEEN 1 AND 65535),
+  generation INTEGER NOT NULL CHECK(generation >= 1),
+  target_generation INTEGER NOT NULL CHECK(target_generation >= generation),
+  spec TEXT NOT NULL,
+  target_spec TEXT NOT NULL,
+  supervisor_pid INTEGER NOT NULL DEFAULT 0,
+  supervisor_start INTEGER NOT NULL DEFAULT 0,
+  servers TEXT NOT NULL DEFAULT '[]',
+  restarts INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  created TEXT NOT NULL,
+  updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deployment_models(
+  deployment TEXT NOT NULL REFERENCES deployments(name) ON DELETE CASCADE,
+  generation INTEGER NOT NULL,
+  position INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  PRIMARY KEY(deployment, generation, position),
+  FOREIGN KEY(name, version) REFERENCES versions(name, version)
+);
+CREATE INDEX IF NOT EXISTS deployment_models_by_version ON deployment_models(name, version);
+)sql";
+
 // synchronous=FULL: in WAL mode NORMAL is also crash-consistent, but a
 // commit can be lost to a power cut after the command said "registered";
 // registers are rare and already fsync the model file, so the one extra
@@ -69,6 +104,7 @@ void create_schema(const std::filesystem::path& path) {
   configure(db);
   Tx tx(db, Tx::kWrite);
   db.exec(kSchema);
+  db.exec(kDeploymentsSchema);
   db.exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
   tx.commit();
 }
@@ -76,7 +112,19 @@ void create_schema(const std::filesystem::path& path) {
 std::unique_ptr<Db> open_registry_db(const std::filesystem::path& path) {
   auto db = std::make_unique<Db>(path, /*create=*/false);
   configure(*db);
-  const std::string v = db->query_text("PRAGMA user_version");
+  std::string v = db->query_text("PRAGMA user_version");
+  if (v == "1") {
+    // A workspace from before deployments: add their tables, once, under
+    // the write lock (another process may be doing the same).
+    Tx tx(*db, Tx::kWrite);
+    v = db->query_text("PRAGMA user_version");
+    if (v == "1") {
+      db->exec(kDeploymentsSchema);
+      db->exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+      v = std::to_string(kSchemaVersion);
+    }
+    tx.commit();
+  }
   if (v != std::to_string(kSchemaVersion)) {
     if (v == "0") fail(ErrorKind::kCorrupt, path.string() + ": the registry database has no schema");
     fail(ErrorKind::kConflict, path.string() + ": the registry's schema version " + v +

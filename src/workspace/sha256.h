@@ -1,28 +1,12 @@
-// SHA-256 (OpenSSL's EVP implementation) as lowercase hex.
+// The workspace names blobs by SHA-256: see common/sha256.h.
 #pragma once
 
-#include <cstddef>
-#include <string>
-#include <string_view>
+#include "common/sha256.h"
 
 namespace pier::ws {
 
-class Sha256 {
- public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(const void* data, size_t n);
-  // Finishes the digest; the object must not be updated afterwards.
-  std::string hex();
-
- private:
-  void* ctx_;
-};
-
-std::string sha256_hex(std::string_view bytes);
-// True for 64 lowercase hex digits.
-bool is_sha256_hex(std::string_view s);
+using pier::is_sha256_hex;
+using pier::Sha256;
+using pier::sha256_hex;
 
 }  // namespace pier::ws

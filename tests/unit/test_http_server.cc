@@ -291,6 +291,78 @@ TEST(HttpServer, StopFinishesRequestsInFlightAndClosesIdleConnections) {
   EXPECT_FALSE(after.connected() && (after.send(get("/items/1")), status_of(after.response(500ms)) == 200));
 }
 
+TEST(HttpServer, StopIdleGraceAnswersTheNextRequestOnAnIdleConnection) {
+  ServerOptions opt;
+  opt.stop_idle_grace = 1000ms;
+  TestServer s(opt);
+  Client idle(s.port());
+  idle.send(get("/items/1"));
+  EXPECT_EQ(status_of(idle.response()), 200);
+  Client silent(s.port());
+  silent.send(get("/items/2"));
+  EXPECT_EQ(status_of(silent.response()), 200);
+  const auto t0 = std::chrono::steady_clock::now();
+  s.server->stop();
+  std::this_thread::sleep_for(100ms);
+  idle.send(get("/items/3"));  // just after the stop: still answered
+  std::string r = idle.response();
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+  EXPECT_TRUE(idle.closed_within(1000ms));
+  EXPECT_TRUE(silent.closed_within(3000ms));  // closed when the grace ends
+  s.server->wait();
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 900ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5000ms);
+}
+
+// A supervisor owns the listening socket and hands it to servers in turn:
+// connections that arrive between two servers wait in the socket's queue
+// and are answered by the next one; none is refused.
+TEST(HttpServer, AdoptsAnInheritedListeningSocketAndLeavesItsQueueToTheNextServer) {
+  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(lfd, 64), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const uint16_t port = ntohs(a.sin_port);
+  Router router;
+  router.add("GET", "/who", [](Request, Responder res) { res.send(Response::text(200, "first")); });
+  ServerOptions opt;
+  opt.listen_fd = ::dup(lfd);
+  auto first = std::make_unique<Server>(opt, router.handler());
+  first->start();
+  EXPECT_EQ(first->port(), port);
+  {
+    Client c(port);
+    c.send(get("/who"));
+    EXPECT_EQ(body_of(c.response()), "first");
+  }
+  first->stop();
+  first->wait();
+  first.reset();
+  Client waiting(port);  // queued: the socket is still open here
+  ASSERT_TRUE(waiting.connected());
+  waiting.send(get("/who"));
+  Router router2;
+  router2.add("GET", "/who", [](Request, Responder res) { res.send(Response::text(200, "second")); });
+  opt.listen_fd = ::dup(lfd);
+  Server second(opt, router2.handler());
+  second.start();
+  EXPECT_EQ(body_of(waiting.response()), "second");
+  second.stop();
+  second.wait();
+  ::close(lfd);
+  ServerOptions bad;
+  bad.listen_fd = ::socket(AF_INET, SOCK_STREAM, 0);  // not listening
+  Server refused(bad, router.handler());
+  EXPECT_THROW(refused.start(), std::runtime_error);
+  ::close(bad.listen_fd);
+}
+
 TEST(HttpServer, AccessLoggerSeesEveryAnsweredRequestWithItsLogFields) {
   std::mutex mu;
   std::vector<std::string> seen;

@@ -1,29 +1,28 @@
-#include "workspace/sha256.h"
+#include "common/sha256.h"
 
 #include <openssl/evp.h>
 
 #include <new>
+#include <stdexcept>
 
-#include "workspace/error.h"
-
-namespace pier::ws {
+namespace pier {
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   if (!ctx_) throw std::bad_alloc();
   if (EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1)
-    fail(ErrorKind::kIO, "sha256: cannot initialise OpenSSL's digest");
+    throw std::runtime_error("sha256: cannot initialise OpenSSL's digest");
 }
 
 Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
 
 void Sha256::update(const void* data, size_t n) {
-  if (n && EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, n) != 1) fail(ErrorKind::kIO, "sha256 failed");
+  if (n && EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, n) != 1) throw std::runtime_error("sha256 failed");
 }
 
 std::string Sha256::hex() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len) != 1) fail(ErrorKind::kIO, "sha256 failed");
+  if (EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len) != 1) throw std::runtime_error("sha256 failed");
   static const char* digits = "0123456789abcdef";
   std::string out;
   out.reserve(2 * len);
@@ -47,4 +46,4 @@ bool is_sha256_hex(std::string_view s) {
   return true;
 }
 
-}  // namespace pier::ws
+}  // namespace pier
