@@ -47,9 +47,11 @@ test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 # Trains a small digit classifier on scikit-learn's digits data, exports it
-# to ONNX and runs it with pier on held-out images.
+# to ONNX, checks pier against torch, registers it in a workspace under
+# .demo/ and serves it (Ctrl-C stops; DEMO_ARGS=--once stops after the
+# sample requests).
 demo: build
-	$(PY) examples/digits/demo.py --pier $(BUILD)/pier --workdir .demo
+	$(PY) examples/digits/demo.py --pier $(BUILD)/pier --workdir .demo $(DEMO_ARGS)
 
 conformance: build
 	$(BUILD)/tests/pier_conformance --report $(BUILD)/conformance.json \
