@@ -85,7 +85,8 @@ void lstm_small_batch(const Attrs& a, const float* rp, const Inputs& in, const O
                       const InputProduct& input_product = {});
 // R [D, 4*H, H] -> per direction, blocks of 16 hidden units, each
 // [H (k), 4 gates, 16 units] contiguous (zero-padded past H).
-std::vector<float> pack_recurrent_lstm(const float* r, int64_t D, int64_t H);
+// 64-byte aligned (each k row of a block is one cache line).
+Tensor pack_recurrent_lstm(const float* r, int64_t D, int64_t H);
 // Largest batch lstm_small_batch is meant for.
 constexpr int64_t kSmallBatch = 4;
 

@@ -394,8 +394,8 @@ class RnnKernel final : public OpKernel {
     rnn::Outputs out{want_y ? static_cast<float*>(y0.raw()) : nullptr, static_cast<float*>(hn.raw()),
                      static_cast<float*>(cn.raw())};
     if (small_lstm) {
-      const bool packed = !rt_.empty() && r_.matches(ctx.input(2));
-      std::vector<float> rt;
+      const bool packed = rt_.defined() && r_.matches(ctx.input(2));
+      Tensor rt;
       if (!packed) rt = rnn::pack_recurrent_lstm(static_cast<const float*>(r.raw()), D, H);
       const bool w_packed = xw_w_[0].has_source() && w_.matches(ctx.input(1));
       const int threads = ctx.threads();
@@ -423,7 +423,7 @@ class RnnKernel final : public OpKernel {
                  {DNNL_ARG_BIAS, du::wrap(e->pd.bias_desc(), bias.data())},
                  {DNNL_ARG_DST, du::wrap(e->pd.dst_desc(), xw)}});
       };
-      rnn::lstm_small_batch(a, packed ? rt_.data() : rt.data(), in, out, threads, product);
+      rnn::lstm_small_batch(a, packed ? rt_.data<float>() : rt.data<float>(), in, out, threads, product);
     } else {
       rnn::reference(a, in, out);
     }
@@ -447,7 +447,7 @@ class RnnKernel final : public OpKernel {
     dnnl::matmul::primitive_desc pd;
     dnnl::matmul prim;
   };
-  std::vector<float> rt_;
+  Tensor rt_;
   du::PackedWeights xw_w_[2];
   du::PrimitiveCache<XwEntry> xw_cache_;
   du::PrimitiveCache<RnnEntry> cache_;
