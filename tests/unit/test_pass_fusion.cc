@@ -52,6 +52,23 @@ TEST(PassGelu, WrongConstantOrSharedIntermediateIsLeftAlone) {
   expect_same_outputs(leak, {Value(random_float({4, 8}, 21))});
 }
 
+TEST(PassGelu, ConstantsThatBroadcastToHigherRankAreNotScalars) {
+  // 0.5 of shape [1, 1, 1] turns the [4, 8] result into [1, 4, 8].
+  ModelBuilder mb(13);
+  mb.input("x", DataType::kFloat, {4, 8})
+      .initializer("c", scalar(1.4142135f))
+      .initializer("one", scalar(1.f))
+      .initializer("half", Tensor::from_vector<float>({0.5f}, {1, 1, 1}))
+      .node("Div", {"x", "c"}, {"d"})
+      .node("Erf", {"d"}, {"e"})
+      .node("Add", {"e", "one"}, {"a"})
+      .node("Mul", {"x", "a"}, {"m"})
+      .node("Mul", {"m", "half"}, {"y"})
+      .output("y", DataType::kFloat);
+  EXPECT_EQ(count(optimized_ops(mb), "Gelu"), 0);
+  expect_same_outputs(mb, {Value(random_float({4, 8}, 23))});
+}
+
 TEST(PassGelu, TanhFormBecomesGelu) {
   for (bool pow : {true, false}) {
     ModelBuilder mb(13);

@@ -42,12 +42,12 @@ Scaled strip_scale(const ir::Graph& g, const GraphIndex& ix, const std::string& 
   if (n.inputs.size() != 2 || !n.has_output(0)) return s;
   if (is_op(n, "Mul")) {
     for (int k = 0; k < 2; ++k) {
-      const auto c = scalar_constant(g, n.inputs[k]);
-      if (c && value_type(g, n.inputs[k]) == DataType::kFloat && constant(g, n.inputs[k])->rank() <= 2)
+      const auto c = broadcast_scalar(g, n, k);
+      if (c && value_type(g, n.inputs[k]) == DataType::kFloat)
         return {n.inputs[1 - k], *c, p};
     }
   } else if (is_op(n, "Div")) {
-    const auto c = scalar_constant(g, n.inputs[1]);
+    const auto c = broadcast_scalar(g, n, 1);
     if (c && *c != 0.0 && value_type(g, n.inputs[1]) == DataType::kFloat) return {n.inputs[0], 1.0 / *c, p};
   }
   return s;

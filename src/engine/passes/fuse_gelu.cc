@@ -49,7 +49,7 @@ class Matcher {
   std::string with_scalar(const ir::Node* n, const char* op, double c) const {
     if (!n || !is_op(*n, op) || n->inputs.size() != 2) return {};
     for (int k = 0; k < 2; ++k)
-      if (near(scalar_constant(g_, n->inputs[k]), c)) return n->inputs[1 - k];
+      if (near(broadcast_scalar(g_, *n, k), c)) return n->inputs[1 - k];
     return {};
   }
   int index_of(const ir::Node* n) const { return n ? static_cast<int>(n - g_.nodes.data()) : -1; }
@@ -60,7 +60,7 @@ class Matcher {
   std::string cube(const std::string& v, std::vector<int>& nodes) const {
     const ir::Node* n = producer(v);
     if (!n) return {};
-    if (is_op(*n, "Pow") && n->inputs.size() == 2 && near(scalar_constant(g_, n->inputs[1]), 3.0, 1e-7)) {
+    if (is_op(*n, "Pow") && n->inputs.size() == 2 && near(broadcast_scalar(g_, *n, 1), 3.0, 1e-7)) {
       nodes.push_back(index_of(n));
       return n->inputs[0];
     }
@@ -137,13 +137,15 @@ bool match_at(const Matcher& m, int t, Match& out) {
   nodes.push_back(m1i);
   const std::string o = Matcher::other(*m1, av);
   if (o.empty()) return false;
-  if (o == x || near(scalar_constant(m.g_, o), 0.5, 1e-7)) {
+  const int oi = m1->inputs[0] == o ? 0 : 1;
+  if (o == x || near(broadcast_scalar(m.g_, *m1, oi), 0.5, 1e-7)) {
     // (x * a) * 0.5  or  (a * 0.5) * x
     const int m2i = m.sole_reader(m1->outputs[0]);
     const ir::Node* m2 = m.node(m2i);
     if (!m2 || !is_op(*m2, "Mul") || !m2->has_output(0)) return false;
     const std::string o2 = Matcher::other(*m2, m1->outputs[0]);
-    if (o == x ? !near(scalar_constant(m.g_, o2), 0.5, 1e-7) : o2 != x) return false;
+    const int o2i = m2->inputs[0] == o2 ? 0 : 1;
+    if (o == x ? !near(broadcast_scalar(m.g_, *m2, o2i), 0.5, 1e-7) : o2 != x) return false;
     nodes.push_back(m2i);
     out.y = m2->outputs[0];
   } else {

@@ -102,7 +102,7 @@ bool fuse_layernorm(ir::Graph& g) {
       const ir::Node& n = g.nodes[r];
       if (is_op(n, "Div") && n.inputs.size() == 2 && n.inputs[0] == d) div = &n;
       else if (is_op(n, "Pow") && n.inputs.size() == 2 && n.inputs[0] == d &&
-               scalar_constant(g, n.inputs[1]) == 2.0)
+               broadcast_scalar(g, n, 1) == 2.0)
         sq = &n;
       else if (is_op(n, "Mul") && n.inputs.size() == 2 && n.inputs[0] == d && n.inputs[1] == d)
         sq = &n;
@@ -115,7 +115,7 @@ bool fuse_layernorm(ir::Graph& g) {
     if (ei < 0 || !is_op(g.nodes[ei], "Add") || g.nodes[ei].inputs.size() != 2) continue;
     const ir::Node& add_eps = g.nodes[ei];
     const std::string& eps_name = add_eps.inputs[0] == var.outputs[0] ? add_eps.inputs[1] : add_eps.inputs[0];
-    const auto eps = scalar_constant(g, eps_name);
+    const auto eps = broadcast_scalar(g, add_eps, add_eps.inputs[0] == eps_name ? 0 : 1);
     if (!eps || *eps < 0) continue;
     const int si = c.sole_reader(add_eps.outputs[0]);
     if (si < 0 || !is_op(g.nodes[si], "Sqrt")) continue;

@@ -80,6 +80,17 @@ std::optional<double> scalar_constant(const ir::Graph& g, const std::string& nam
   return v;
 }
 
+std::optional<double> broadcast_scalar(const ir::Graph& g, const ir::Node& n, int i) {
+  if (n.inputs.size() != 2 || i < 0 || i > 1) return std::nullopt;
+  const Tensor* t = constant(g, n.inputs[i]);
+  if (!t || t->numel() != 1) return std::nullopt;
+  if (t->rank() > 0) {
+    const int other = value_rank(g, n.inputs[1 - i]);
+    if (other < t->rank()) return std::nullopt;
+  }
+  return scalar_constant(g, n.inputs[i]);
+}
+
 std::optional<std::vector<double>> constant_values(const ir::Graph& g, const std::string& name) {
   const Tensor* t = constant(g, name);
   if (!t) return std::nullopt;

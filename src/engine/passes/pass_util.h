@@ -48,6 +48,10 @@ const Tensor* constant(const ir::Graph& g, const std::string& name);
 // A constant with exactly one element of a floating or integer type, as
 // double.
 std::optional<double> scalar_constant(const ir::Graph& g, const std::string& name);
+// Input `i` of binary elementwise node `n` as a scalar: a one-element
+// constant that broadcasting against the other input cannot change the
+// shape of (rank 0, or a rank no larger than the other input's known rank).
+std::optional<double> broadcast_scalar(const ir::Graph& g, const ir::Node& n, int i);
 // All elements of a numeric constant as double (empty optional otherwise).
 std::optional<std::vector<double>> constant_values(const ir::Graph& g, const std::string& name);
 // Integer elements of an int32/int64 constant.
