@@ -131,6 +131,55 @@ TEST(PassFolding, FailingNodesAreLeftForRunTime) {
   EXPECT_THROW(s->run({Value(random_float({6}, 12))}), Error);
 }
 
+TEST(PassFolding, ShapesPropagateThroughFoldedReshapesAndPads) {
+  // Pad by a computed amount, then reshape by a shape read back from the
+  // padded value: ONNX inference leaves both unknown; after folding the
+  // pads, shapes propagate and every Shape folds away.
+  ModelBuilder mb(13);
+  mb.input("x", DataType::kFloat, {1, 5, 6})
+      .initializer("one", ints({1}))
+      .initializer("zeros2", ints({0, 0}))
+      .initializer("zero1", ints({0}))
+      .initializer("idx", Tensor::from_vector<int64_t>({1}, {}))
+      .initializer("axes", ints({0}))
+      .initializer("tail", ints({-1}))
+      .node("Concat", {"zeros2", "one", "zeros2", "zero1"}, {"pads"}, {attr("axis", int64_t{0})})  // [0,0,1,0,0,0]
+      .node("Pad", {"x", "pads"}, {"p"})                                                            // [1, 5, 7]
+      .node("Shape", {"p"}, {"s"})
+      .node("Gather", {"s", "idx"}, {"d"}, {attr("axis", int64_t{0})})
+      .node("Unsqueeze", {"d", "axes"}, {"du"})
+      .node("Concat", {"du", "tail"}, {"shape"}, {attr("axis", int64_t{0})})
+      .node("Reshape", {"p", "shape"}, {"r"})  // [5, 7]
+      .node("Shape", {"r"}, {"rs"})
+      .node("Relu", {"r"}, {"y"})
+      .output("y", DataType::kFloat)
+      .output("rs", DataType::kInt64);
+  auto ops = optimized_ops(mb);
+  EXPECT_EQ(count(ops, "Shape"), 0);
+  EXPECT_EQ(count(ops, "Concat"), 0);
+  expect_same_outputs(mb, {Value(random_float({1, 5, 6}, 16))});
+}
+
+TEST(PassFolding, DropoutWithZeroRatioIsRemovedEvenInTrainingMode) {
+  ModelBuilder mb(13);
+  mb.input("x", DataType::kFloat, {2, 3})
+      .initializer("ratio", scalar(0.f))
+      .initializer("train", make_bool({}, {1}))
+      .node("Dropout", {"x", "ratio", "train"}, {"d", "mask"})
+      .node("Relu", {"d"}, {"y"})
+      .output("y", DataType::kFloat);
+  EXPECT_EQ(count(optimized_ops(mb), "Dropout"), 0);
+  expect_same_outputs(mb, {Value(random_float({2, 3}, 17))});
+  ModelBuilder half(13);  // ratio 0.5 in training mode is random: kept
+  half.input("x", DataType::kFloat, {2, 3})
+      .initializer("ratio", scalar(0.5f))
+      .initializer("train", make_bool({}, {1}))
+      .node("Dropout", {"x", "ratio", "train"}, {"d", "mask"})
+      .node("Relu", {"d"}, {"y"})
+      .output("y", DataType::kFloat);
+  EXPECT_EQ(count(optimized_ops(half), "Dropout"), 1);
+}
+
 TEST(PassTranspose, InversePairsCancelAndPairsCompose) {
   ModelBuilder mb(13);
   mb.input("x", DataType::kFloat, {2, 3, 4})

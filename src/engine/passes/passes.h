@@ -14,6 +14,7 @@ bool eliminate_dead_code(ir::Graph& g);
 // Transformer / RNN / general passes (see each file's header comment).
 bool constant_folding(ir::Graph& g);
 bool fold_shape(ir::Graph& g);
+bool infer_shapes(ir::Graph& g);
 bool eliminate_transpose(ir::Graph& g);
 bool fuse_layernorm(ir::Graph& g);
 bool fuse_gelu(ir::Graph& g);

@@ -46,8 +46,6 @@ bool is_reshape_like(const ir::Node& n) {
          is_op(n, "Identity");
 }
 
-namespace {
-
 // Reshape's target for input shape `in` (0 copies a dim unless allowzero,
 // -1 is inferred), from a constant shape input.
 std::optional<Shape> reshape_target(const ir::Graph& g, const ir::Node& n, const Shape& in) {
@@ -78,6 +76,8 @@ std::optional<Shape> reshape_target(const ir::Graph& g, const ir::Node& n, const
   if (shape_numel(out) != shape_numel(in)) return std::nullopt;
   return out;
 }
+
+namespace {
 
 // Applies node `n` (whose input 0 is the view `vw`) to the view; false when
 // it is not a view op with constant arguments. The output shape comes from

@@ -34,6 +34,11 @@ std::optional<std::vector<int64_t>> reshape_strides(const Shape& from, const std
 // of itself); nullopt when shapes are unknown.
 std::optional<StridedView> trace_view(const ir::Graph& g, const GraphIndex& ix, const std::string& v);
 
+// Reshape's output shape for input shape `in` from its constant shape
+// input (0 copies a dim unless allowzero, -1 is inferred); nullopt when the
+// node is not such a Reshape.
+std::optional<Shape> reshape_target(const ir::Graph& g, const ir::Node& n, const Shape& in);
+
 // True for the reshape-like ops (their output is their input's elements
 // in order, with the output's static shape).
 bool is_reshape_like(const ir::Node& n);
