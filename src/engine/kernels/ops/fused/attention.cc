@@ -19,6 +19,7 @@
 // with its own scores buffer.
 #include <dnnl.hpp>
 
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -232,14 +233,19 @@ class AttentionKernel final : public OpKernel {
     const bool direct_out = lo.ok && lo.trans == 'N';
     const int64_t nbd = static_cast<int64_t>(batch_.size());
     du::ThreadScope ts(1);  // sgemm runs inside the per-batch parallel loop
-    parallel_for(ctx.threads(), nb, 1, [&](int64_t b0, int64_t b1) {
+    // Batches are handed out one at a time (not in fixed ranges), so a
+    // thread that loses its core to another process does not hold up the
+    // others.
+    std::atomic<int64_t> next{0};
+    const int64_t workers = std::min<int64_t>(std::max(ctx.threads(), 1), nb);
+    parallel_for(static_cast<int>(workers), workers, 1, [&](int64_t, int64_t) {
       // Scores, plus dense copies for operands sgemm cannot read in place.
       const int64_t extra = (lq.ok ? 0 : sq_ * dk_) + (lk.ok ? 0 : dk_ * sk_) + (lv.ok ? 0 : sk_ * dv_) +
                             (direct_out ? 0 : sq_ * dv_);
       du::TempBuffer buf(static_cast<size_t>(sq_ * sk_ + extra) * sizeof(float));
       float* s = buf.as<float>();
       float* tmp = s + sq_ * sk_;
-      for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t b = next++; b < nb; b = next++) {
         int64_t oq = 0, ok = 0, ov = 0, oo = 0, om = 0;
         for (int64_t d = nbd - 1, rem = b; d >= 0; --d) {
           const int64_t i = rem % batch_[d];
