@@ -93,6 +93,18 @@ TEST(PassAttention, TorchMultiheadAttentionFuses) {
     }
 }
 
+TEST(PassAttention, SingleTokenAndSingleHead) {
+  for (int64_t heads : {1, 2}) {
+    MhaSpec s;
+    s.S = 1;
+    s.heads = heads;
+    s.mask = true;
+    auto mb = mha(s);
+    EXPECT_EQ(count(optimized_ops(mb), "Attention"), 1) << heads;
+    expect_same_outputs(mb, {Value(random_float({1, 1, 8}, 67))});
+  }
+}
+
 TEST(PassAttention, SharedProbabilitiesOrOtherAxisAreLeftAlone) {
   MhaSpec leak;
   leak.leak_probs = true;
