@@ -200,6 +200,25 @@ TEST(PassMatMul, OtherAddsAreLeftAlone) {
   EXPECT_EQ(count(optimized_ops(mb), "FusedMatMul"), 0);
 }
 
+TEST(PassMatMul, LayersSharingOneWeightShareItsPackedCopy) {
+  // Three products read the same initializer (one packed copy serves all);
+  // a second session packing it again must still be right.
+  ModelBuilder mb(13);
+  mb.input("x", DataType::kFloat, {3, 6})
+      .input("z", DataType::kFloat, {5, 6})
+      .initializer("w", random_float({6, 6}, 57))
+      .node("MatMul", {"x", "w"}, {"a"})
+      .node("MatMul", {"a", "w"}, {"b"})
+      .node("MatMul", {"z", "w"}, {"c"})
+      .node("Gemm", {"z", "w"}, {"d"}, {attr("transB", int64_t{1})})
+      .output("b", DataType::kFloat)
+      .output("c", DataType::kFloat)
+      .output("d", DataType::kFloat);
+  const std::vector<Value> in{Value(random_float({3, 6}, 58)), Value(random_float({5, 6}, 59))};
+  expect_same_outputs(mb, in);
+  expect_same_outputs(mb, in, 1e-5, 1e-5, 2);
+}
+
 TEST(PassMatMul, GemmWithReluBecomesFusedGemm) {
   ModelBuilder mb(13);
   mb.input("x", DataType::kFloat, {4, 6})
