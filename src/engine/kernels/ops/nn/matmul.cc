@@ -9,6 +9,11 @@
 // fuses C as bias (C broadcast along rows) or as a sum post-op (other
 // shapes). Floating types other than float run through float; integer
 // MatMul/Gemm (opset 9+) use a plain blocked loop.
+//
+// The same kernels implement pier.internal::FusedMatMul (a per-column bias
+// as input 2) and FusedGemm, both with an optional `activation` run as a
+// oneDNN eltwise post-op (see passes/fuse_matmul_add.cc). Packed constant
+// weights are shared by all kernels packing the same tensor.
 #include <cmath>
 #include <cstring>
 #include <optional>
