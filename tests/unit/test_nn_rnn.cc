@@ -176,7 +176,7 @@ std::vector<onnx::AttributeProto> rnn_attrs(const Spec& s) {
 }
 
 // Runs the op with weights as initializers (const) or graph inputs.
-std::vector<Tensor> run_rnn(const Spec& s, const Data& d, bool const_weights) {
+std::vector<Tensor> run_rnn(const Spec& s, const Data& d, bool const_weights, int threads = 1) {
   ModelBuilder mb(14);
   mb.input("x", DataType::kFloat, d.x.shape());
   std::vector<std::string> ins{"x", "w", "r", s.bias ? "b" : "", s.seq ? "seq" : "", s.h0 ? "h0" : ""};
@@ -203,17 +203,18 @@ std::vector<Tensor> run_rnn(const Spec& s, const Data& d, bool const_weights) {
   if (s.op == "LSTM") outs.push_back("yc");
   mb.node(s.op, ins, outs, rnn_attrs(s));
   for (const auto& o : outs) mb.output(o, DataType::kFloat);
-  auto sess = mb.session();
+  auto sess = mb.session(threads);
   std::vector<Tensor> result;
   for (auto& v : sess->run(feeds)) result.push_back(v.tensor());
   return result;
 }
 
-void check(const Spec& s, int64_t T, int64_t N, int64_t I, uint32_t seed, std::vector<int32_t> lens = {}) {
+void check(const Spec& s, int64_t T, int64_t N, int64_t I, uint32_t seed, std::vector<int32_t> lens = {},
+           int threads = 1) {
   Data d = make_data(s, T, N, I, seed, lens);
   auto want = rnn_ref(s, d);
   for (bool cw : {false, true}) {
-    auto got = run_rnn(s, d, cw);
+    auto got = run_rnn(s, d, cw, threads);
     const std::string what = s.op + " " + s.direction + " layout " + std::to_string(s.layout) + (cw ? " const" : "");
     EXPECT_TRUE(tensors_near(got[0], want[0], 1e-4, 1e-5)) << what << " Y";
     EXPECT_TRUE(tensors_near(got[1], want[1], 1e-4, 1e-5)) << what << " Y_h";
@@ -316,6 +317,30 @@ TEST(NnLstm, DefaultCellsOnOneDnn) {
   Spec uniform;  // sequence_lens all equal to the sequence length: oneDNN
   uniform.seq = true;
   check(uniform, 3, 2, 2, 43, {3, 3});
+}
+
+// Up to 4 sequences run Pier's packed matrix-vector LSTM; more run oneDNN.
+// Hidden sizes that are not a multiple of the 16-unit blocks, several
+// blocks per thread, peepholes, both directions and two threads.
+TEST(NnLstm, SmallBatchPathAndWideBatch) {
+  for (const char* dir : {"forward", "reverse", "bidirectional"})
+    for (int64_t hidden : {5, 37, 160}) {
+      Spec s;
+      s.direction = dir;
+      s.hidden = hidden;
+      s.h0 = s.c0 = true;
+      s.peep = hidden != 160;
+      check(s, 5, 1, 7, 44, {}, 1);
+      check(s, 4, 3, 6, 45, {}, 2);
+      s.layout = 1;
+      check(s, 3, 2, 5, 46, {}, 2);
+    }
+  Spec wide;  // oneDNN's primitive
+  wide.hidden = 20;
+  wide.direction = "bidirectional";
+  wide.h0 = wide.c0 = true;
+  check(wide, 4, 6, 5, 47, {}, 1);
+  check(wide, 4, 6, 5, 47, {}, 2);
 }
 
 TEST(NnLstm, ReferencePath) {

@@ -50,12 +50,25 @@ void optimize(ir::Graph& g, int level) {
     return changed;
   };
   run("constant_to_initializer", constant_to_initializer);
-  for (int iter = 0; iter < 8; ++iter) {
+  // Folding and shape propagation feed each other (a folded Reshape target
+  // gives a static shape, whose Shape then folds): up to 64 rounds.
+  for (int iter = 0; iter < 64; ++iter) {
     bool changed = false;
     changed |= run("eliminate_identity", eliminate_identity);
     changed |= run("eliminate_dead_code", eliminate_dead_code);
+    changed |= run("fold_shape", fold_shape);
+    changed |= run("constant_folding", constant_folding);
+    changed |= run("eliminate_transpose", eliminate_transpose);
+    changed |= run("infer_shapes", infer_shapes);
     if (!changed) break;
   }
+  // Transformer fusions (each to completion in one call), then cleanup.
+  run("fuse_layernorm", fuse_layernorm);
+  run("fuse_gelu", fuse_gelu);
+  run("fuse_attention", fuse_attention);
+  run("fuse_matmul_add", fuse_matmul_add);
+  run("fuse_matmul_activation", fuse_matmul_activation);
+  run("eliminate_dead_code", eliminate_dead_code);
 }
 
 }  // namespace pier::passes

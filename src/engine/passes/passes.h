@@ -11,6 +11,16 @@ namespace pier::passes {
 bool constant_to_initializer(ir::Graph& g);
 bool eliminate_identity(ir::Graph& g);
 bool eliminate_dead_code(ir::Graph& g);
+// Transformer / RNN / general passes (see each file's header comment).
+bool constant_folding(ir::Graph& g);
+bool fold_shape(ir::Graph& g);
+bool infer_shapes(ir::Graph& g);
+bool eliminate_transpose(ir::Graph& g);
+bool fuse_layernorm(ir::Graph& g);
+bool fuse_gelu(ir::Graph& g);
+bool fuse_matmul_add(ir::Graph& g);
+bool fuse_attention(ir::Graph& g);
+bool fuse_matmul_activation(ir::Graph& g);
 
 void optimize(ir::Graph& g, int level);
 

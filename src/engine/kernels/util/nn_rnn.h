@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -69,5 +70,24 @@ struct Outputs {
 };
 
 void reference(const Attrs& a, const Inputs& in, const Outputs& out);
+
+// LSTM for small batches (a few sequences: the recurrent product is a
+// matrix-vector product bound by reading R). For the default activations,
+// no clip, no input_forget and full-length sequences (in.seq is ignored).
+// X W^T (+ biases) for all steps is one sgemm; each step then streams the
+// packed R once and updates the cells block by block.
+// `rp` is R packed by pack_recurrent_lstm. Threads split the blocks of
+// hidden units and meet at one barrier per step.
+// `input_product(d, xw)`, when given, fills xw [T*N, 4*H] with X W_d^T plus
+// both biases (the kernel runs it on a cached oneDNN matmul).
+using InputProduct = std::function<void(int64_t dir, float* xw)>;
+void lstm_small_batch(const Attrs& a, const float* rp, const Inputs& in, const Outputs& out, int threads,
+                      const InputProduct& input_product = {});
+// R [D, 4*H, H] -> per direction, blocks of 16 hidden units, each
+// [H (k), 4 gates, 16 units] contiguous (zero-padded past H).
+// 64-byte aligned (each k row of a block is one cache line).
+Tensor pack_recurrent_lstm(const float* r, int64_t D, int64_t H);
+// Largest batch lstm_small_batch is meant for.
+constexpr int64_t kSmallBatch = 4;
 
 }  // namespace pier::kernels::rnn

@@ -9,6 +9,12 @@
 // fuses C as bias (C broadcast along rows) or as a sum post-op (other
 // shapes). Floating types other than float run through float; integer
 // MatMul/Gemm (opset 9+) use a plain blocked loop.
+//
+// The same kernels implement pier.internal::FusedMatMul (a per-column bias
+// as input 2) and FusedGemm, both with an optional `activation` run as a
+// oneDNN eltwise post-op (see passes/fuse_matmul_add.cc). Packed constant
+// weights are shared by all kernels packing the same tensor.
+#include <cmath>
 #include <cstring>
 #include <optional>
 
@@ -34,17 +40,123 @@ struct MmEntry {
   dnnl::matmul prim;
 };
 
+// An activation applied to the product (the fused ops' `activation`
+// attribute): none, or a oneDNN eltwise post-op.
+struct Activation {
+  bool on = false;
+  dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
+
+  static Activation parse(const ir::Node& node) {
+    const std::string a = node.attr_string("activation", "");
+    Activation act;
+    if (a.empty()) return act;
+    act.on = true;
+    if (a == "Relu") act.alg = dnnl::algorithm::eltwise_relu;
+    else if (a == "Gelu") act.alg = dnnl::algorithm::eltwise_gelu_erf;
+    else if (a == "GeluTanh") act.alg = dnnl::algorithm::eltwise_gelu_tanh;
+    else if (a == "Sigmoid") act.alg = dnnl::algorithm::eltwise_logistic;
+    else if (a == "Tanh") act.alg = dnnl::algorithm::eltwise_tanh;
+    else throw Error(ErrorCode::kInvalidModel, "unknown fused activation \"" + a + "\"");
+    return act;
+  }
+
+  // The same function on one value (for the degenerate K == 0 products).
+  float scalar(float v) const {
+    switch (alg) {
+      case dnnl::algorithm::eltwise_relu: return v > 0.f ? v : 0.f;
+      case dnnl::algorithm::eltwise_gelu_erf: return 0.5f * v * (1.f + std::erf(v * static_cast<float>(M_SQRT1_2)));
+      case dnnl::algorithm::eltwise_gelu_tanh:
+        return 0.5f * v * (1.f + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
+      case dnnl::algorithm::eltwise_logistic: return 1.f / (1.f + std::exp(-v));
+      default: return std::tanh(v);
+    }
+  }
+};
+
+// Constant weights packed into a primitive's layout, shared by every
+// kernel in the process that packs the same tensor into the same layout.
+// Models that reuse one initializer in several layers (encoders whose
+// layers were deep-copied from one module, ALBERT-style sharing) then keep
+// one packed copy, which stays in cache, instead of one per layer (on the
+// 4-layer bench encoder, 4 copies streamed from DRAM cost ~15% of the
+// matmul time). An entry holds its source tensor, so a pointer match is a
+// match of the data for as long as the entry lives; entries die with the
+// last kernel using them.
+class SharedPackedWeights {
+ public:
+  void set_source(const dnnl::memory::desc& plain, const Tensor& weights) {
+    plain_ = plain;
+    source_ = weights;
+    set_ = true;
+  }
+  bool has_source() const { return set_; }
+
+  dnnl::memory get(const dnnl::memory::desc& want) const {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& e : mine_)
+        if (e->want == want) return e->packed;
+    }
+    std::shared_ptr<Entry> entry = find_or_pack(want);
+    std::lock_guard<std::mutex> lock(mu_);
+    mine_.push_back(entry);
+    return entry->packed;
+  }
+
+ private:
+  struct Entry {
+    Tensor source;
+    dnnl::memory::desc plain, want;
+    dnnl::memory packed;
+  };
+
+  std::shared_ptr<Entry> find_or_pack(const dnnl::memory::desc& want) const {
+    static std::mutex registry_mu;
+    static std::vector<std::weak_ptr<Entry>> registry;
+    std::lock_guard<std::mutex> lock(registry_mu);
+    std::shared_ptr<Entry> found;
+    for (auto it = registry.begin(); it != registry.end();) {
+      std::shared_ptr<Entry> e = it->lock();
+      if (!e) {
+        it = registry.erase(it);
+        continue;
+      }
+      if (!found && e->source.raw() == source_.raw() && e->source.nbytes() == source_.nbytes() &&
+          e->plain == plain_ && e->want == want)
+        found = e;
+      ++it;
+    }
+    if (found) return found;
+    auto e = std::make_shared<Entry>();
+    e->source = source_;
+    e->plain = plain_;
+    e->want = want;
+    e->packed = du::reorder_to(du::wrap(plain_, source_.raw()), want);
+    registry.push_back(e);
+    return e;
+  }
+
+  bool set_ = false;
+  dnnl::memory::desc plain_;
+  Tensor source_;
+  mutable std::mutex mu_;
+  mutable std::vector<std::shared_ptr<Entry>> mine_;
+};
+
 // Builds a matmul. `b_any` lets oneDNN choose B's layout (B is then packed
 // by the caller). `alpha` != 1 becomes an output scale (applied to the
-// bias too); `accumulate` adds the previous dst (sum post-op).
+// bias too); `accumulate` adds the previous dst (sum post-op); `act` runs
+// last.
 MmEntry build_matmul(const dnnl::memory::desc& a, const dnnl::memory::desc& b, bool b_any,
-                     const dnnl::memory::desc& bias, const dnnl::memory::desc& dst, float alpha, bool accumulate) {
+                     const dnnl::memory::desc& bias, const dnnl::memory::desc& dst, float alpha, bool accumulate,
+                     const Activation& act = {}) {
   MmEntry e;
   dnnl::primitive_attr at = du::attr();
   if (alpha != 1.f) at.set_output_scales(0, {alpha});
-  if (accumulate) {
+  if (accumulate || act.on) {
     dnnl::post_ops po;
-    po.append_sum(1.f);
+    if (accumulate) po.append_sum(1.f);
+    if (act.on) po.append_eltwise(1.f, act.alg, 0.f, 0.f);
     at.set_post_ops(po);
   }
   const dnnl::memory::desc b_md = b_any ? dnnl::memory::desc(b.dims(), du::dt::f32, du::tag::any) : b;
@@ -79,6 +191,10 @@ void int_gemm(int threads, int64_t M, int64_t N, int64_t K, const T* a, int64_t 
 class MatMulKernel final : public OpKernel {
  public:
   explicit MatMulKernel(const KernelInit& init) {
+    // pier.internal::FusedMatMul adds a bias (input 2, one value per output
+    // column) and an activation; plain MatMul has neither.
+    act_ = Activation::parse(init.node);
+    has_bias_ = init.node.has_input(2);
     b_ = du::ConstantInput(init.constant_input(1));
     if (b_.f32.defined() && b_.f32.rank() <= 2 && b_.f32.rank() >= 1) {
       const Shape& bs = b_.f32.shape();
@@ -126,8 +242,18 @@ class MatMulKernel final : public OpKernel {
     checked_numel(out, "MatMul output");
     Tensor& y_out = ctx.allocate(0, dtype, out);
     if (y_out.numel() == 0) return;
+    const bool fused = has_bias_ || act_.on;
+    if (fused && dtype != DataType::kFloat)
+      throw Error(ErrorCode::kInvalidArgument, std::string("FusedMatMul takes float inputs, got ") + dtype_name(dtype));
+    Tensor bias;
+    if (has_bias_) {
+      bias = ctx.input(2);
+      if (bias.dtype() != DataType::kFloat || bias.numel() != N || b_in.rank() < 2)
+        throw Error(ErrorCode::kInvalidArgument, "FusedMatMul bias must hold one float per output column");
+    }
     if (K == 0) {
       std::memset(y_out.raw(), 0, y_out.nbytes());
+      if (fused) epilogue_only(bias, N, y_out);
       return;
     }
     if (!is_float_type(dtype)) {
@@ -145,15 +271,17 @@ class MatMulKernel final : public OpKernel {
       auto e = folded_entry(rows, K, N, b_const, ctx.threads());
       dnnl::memory wm = b_const ? packed_.get(e->pd.weights_desc()) : du::wrap(e->pd.weights_desc(), b.raw());
       // (batch == A's batch here: B's batch dims are all 1.)
-      du::run(e->prim, e->pd,
-              {{DNNL_ARG_SRC, du::wrap(e->pd.src_desc(), a.raw())}, {DNNL_ARG_WEIGHTS, wm},
-               {DNNL_ARG_DST, du::wrap(e->pd.dst_desc(), y.raw())}});
+      du::Args args{{DNNL_ARG_SRC, du::wrap(e->pd.src_desc(), a.raw())}, {DNNL_ARG_WEIGHTS, wm},
+                    {DNNL_ARG_DST, du::wrap(e->pd.dst_desc(), y.raw())}};
+      if (has_bias_) args.emplace(DNNL_ARG_BIAS, du::wrap(e->pd.bias_desc(), bias.raw()));
+      du::run(e->prim, e->pd, std::move(args));
     } else {
       auto e = batched_entry(ba, bb, batch, M, K, N, ctx.threads());
-      du::run(e->prim, e->pd,
-              {{DNNL_ARG_SRC, du::wrap(e->pd.src_desc(), a.raw())},
-               {DNNL_ARG_WEIGHTS, du::wrap(e->pd.weights_desc(), b.raw())},
-               {DNNL_ARG_DST, du::wrap(e->pd.dst_desc(), y.raw())}});
+      du::Args args{{DNNL_ARG_SRC, du::wrap(e->pd.src_desc(), a.raw())},
+                    {DNNL_ARG_WEIGHTS, du::wrap(e->pd.weights_desc(), b.raw())},
+                    {DNNL_ARG_DST, du::wrap(e->pd.dst_desc(), y.raw())}};
+      if (has_bias_) args.emplace(DNNL_ARG_BIAS, du::wrap(e->pd.bias_desc(), bias.raw()));
+      du::run(e->prim, e->pd, std::move(args));
     }
     if (dtype != DataType::kFloat) y_out = du::from_float(y, dtype).reshaped(out);
   }
@@ -162,8 +290,9 @@ class MatMulKernel final : public OpKernel {
   // `pack`: B is the constant initializer, packed into oneDNN's layout.
   std::shared_ptr<const MmEntry> folded_entry(int64_t rows, int64_t K, int64_t N, bool pack, int threads) const {
     return cache_.get({threads, 0, rows, K, N, pack}, [&] {
+      const auto bias = has_bias_ ? du::plain_md(du::dims{1, N}, du::dt::f32) : dnnl::memory::desc();
       return build_matmul(du::plain_md(du::dims{rows, K}, du::dt::f32), du::plain_md(du::dims{K, N}, du::dt::f32), pack,
-                          dnnl::memory::desc(), du::plain_md(du::dims{rows, N}, du::dt::f32), 1.f, false);
+                          bias, du::plain_md(du::dims{rows, N}, du::dt::f32), 1.f, false, act_);
     });
   }
 
@@ -185,9 +314,22 @@ class MatMulKernel final : public OpKernel {
     key.insert(key.end(), ad.begin(), ad.end());
     key.insert(key.end(), bd.begin(), bd.end());
     return cache_.get(key, [&] {
-      return build_matmul(du::plain_md(ad, du::dt::f32), du::plain_md(bd, du::dt::f32), false, dnnl::memory::desc(),
-                          du::plain_md(cd, du::dt::f32), 1.f, false);
+      du::dims bias_d(cd.size(), 1);
+      bias_d.back() = N;
+      const auto bias = has_bias_ ? du::plain_md(bias_d, du::dt::f32) : dnnl::memory::desc();
+      return build_matmul(du::plain_md(ad, du::dt::f32), du::plain_md(bd, du::dt::f32), false, bias,
+                          du::plain_md(cd, du::dt::f32), 1.f, false, act_);
     });
+  }
+
+  // y (all zeros: K == 0) = act(y + bias).
+  void epilogue_only(const Tensor& bias, int64_t N, Tensor& y) const {
+    float* py = y.data<float>();
+    const float* pb = bias.defined() ? bias.data<float>() : nullptr;
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const float v = pb ? pb[i % N] : 0.f;
+      py[i] = act_.on ? act_.scalar(v) : v;
+    }
   }
 
   void integer_matmul(KernelContext& ctx, const Tensor& a, const Tensor& b, const Shape& ba, const Shape& bb,
@@ -217,8 +359,10 @@ class MatMulKernel final : public OpKernel {
     });
   }
 
+  Activation act_;
+  bool has_bias_ = false;
   du::ConstantInput b_;
-  du::PackedWeights packed_;
+  SharedPackedWeights packed_;
   du::PrimitiveCache<MmEntry> cache_;
 };
 
@@ -231,7 +375,8 @@ class GemmKernel final : public OpKernel {
     beta_ = init.node.attr_float("beta", 1.f);
     trans_a_ = init.node.attr_int("transA", 0) != 0;
     trans_b_ = init.node.attr_int("transB", 0) != 0;
-    if (init.node.since_version < 11 && !init.node.has_input(2))
+    act_ = Activation::parse(init.node);  // pier.internal::FusedGemm only
+    if (init.node.domain.empty() && init.node.since_version < 11 && !init.node.has_input(2))
       throw Error(ErrorCode::kInvalidModel, "Gemm before opset 11 requires input C");
     b_ = du::ConstantInput(init.constant_input(1));
     if (b_.f32.defined() && b_.f32.rank() == 2 && alpha_ != 0.f) {
@@ -291,8 +436,12 @@ class GemmKernel final : public OpKernel {
     float* py = static_cast<float*>(y.raw());
     Tensor c;
     if (has_c) c = du::as_float(ctx.input(2));
+    if (act_.on && dtype != DataType::kFloat)
+      throw Error(ErrorCode::kInvalidArgument, std::string("FusedGemm takes float inputs, got ") + dtype_name(dtype));
     if (alpha_ == 0.f || K == 0) {
       fill_scaled_c(has_c ? &c : nullptr, M, N, py);
+      if (act_.on)
+        for (int64_t i = 0; i < M * N; ++i) py[i] = act_.scalar(py[i]);
     } else {
       const Tensor a = du::as_float(a_in);
       const bool b_const = packed_.has_source() && b_.matches(b_in);
@@ -347,7 +496,7 @@ class GemmKernel final : public OpKernel {
       const Shape as = trans_a_ ? Shape{K, M} : Shape{M, K};
       const auto bias_md = bias ? du::plain_md(du::dims{1, N}, du::dt::f32) : dnnl::memory::desc();
       return build_matmul(a_md(as), b_md(bs), pack, bias_md, du::plain_md(du::dims{M, N}, du::dt::f32), alpha_,
-                          accumulate);
+                          accumulate, act_);
     });
   }
 
@@ -385,8 +534,9 @@ class GemmKernel final : public OpKernel {
 
   float alpha_ = 1.f, beta_ = 1.f;
   bool trans_a_ = false, trans_b_ = false;
+  Activation act_;
   du::ConstantInput b_;
-  du::PackedWeights packed_;
+  SharedPackedWeights packed_;
   du::PrimitiveCache<MmEntry> cache_;
 };
 
@@ -402,6 +552,9 @@ void register_kernels_nn_matmul(KernelRegistry& r) {
   r.add("", "Gemm", 9, 10, make_factory<GemmKernel>());
   r.add("", "Gemm", 11, 12, make_factory<GemmKernel>());
   r.add("", "Gemm", 13, kOpenEnded, make_factory<GemmKernel>());
+  // Created by the fusion passes (passes/fuse_matmul_add.cc).
+  r.add("pier.internal", "FusedMatMul", 1, kOpenEnded, make_factory<MatMulKernel>());
+  r.add("pier.internal", "FusedGemm", 1, kOpenEnded, make_factory<GemmKernel>());
 }
 
 }  // namespace pier::kernels

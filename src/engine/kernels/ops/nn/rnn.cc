@@ -9,7 +9,8 @@
 // GRU z,r,h = oneDNN u,r,o), then reordered into the primitive's preferred
 // packed layout. Everything oneDNN cannot express (other activations,
 // clip, input_forget, sequence_lens shorter than the sequence) runs on the
-// reference in util/nn_rnn.cc.
+// reference in util/nn_rnn.cc. LSTMs over a few sequences run
+// rnn::lstm_small_batch (a matrix-vector loop over R packed once), which beats oneDNN's primitives there.
 #include <cstring>
 
 #include "kernels/kernel.h"
@@ -71,6 +72,18 @@ class RnnKernel final : public OpKernel {
     }
     w_ = du::ConstantInput(init.constant_input(1));
     r_ = du::ConstantInput(init.constant_input(2));
+    if (cell == Cell::kLstm && dnnl_ok_ && r_.f32.defined() && r_.f32.rank() == 3 && r_.f32.dim(0) == D &&
+        r_.f32.dim(1) == 4 * r_.f32.dim(2))
+      rt_ = rnn::pack_recurrent_lstm(static_cast<const float*>(r_.f32.raw()), D, r_.f32.dim(2));
+    if (cell == Cell::kLstm && dnnl_ok_ && w_.f32.defined() && w_.f32.rank() == 3 && w_.f32.dim(0) == D) {
+      // W_d^T ([I, 4H] read through strides) for the input product.
+      const int64_t GH = w_.f32.dim(1), I = w_.f32.dim(2);
+      for (int64_t d = 0; d < D; ++d) {
+        Tensor wd(DataType::kFloat, {GH, I});
+        std::memcpy(wd.raw(), static_cast<const float*>(w_.f32.raw()) + d * GH * I, wd.nbytes());
+        xw_w_[d].set_source(du::strided_md({I, GH}, du::dt::f32, {1, I}), wd);
+      }
+    }
     if (dnnl_ok_ && w_.f32.defined() && r_.f32.defined() && w_.f32.rank() == 3 && r_.f32.rank() == 3) {
       const int64_t H = r_.f32.dim(2), I = w_.f32.dim(2);
       if ((a_.hidden == 0 || a_.hidden == H) && w_.f32.dim(0) == D && r_.f32.dim(0) == D &&
@@ -81,7 +94,7 @@ class RnnKernel final : public OpKernel {
         const ValueInfo* xi = init.input_info(0);
         if (xi && xi->has_shape && xi->dims.size() == 3 && !init.node.has_input(4)) {
           const int64_t T = a_.layout ? xi->dims[1] : xi->dims[0], N = a_.layout ? xi->dims[0] : xi->dims[1];
-          if (T > 0 && N > 0 && xi->dims[2] == I) {
+          if (T > 0 && N > 0 && xi->dims[2] == I && !(cell == Cell::kLstm && N <= rnn::kSmallBatch)) {
             try {
               const int threads = du::resolve_threads(init.options.threads);
               du::ThreadScope ts(threads);
@@ -151,10 +164,15 @@ class RnnKernel final : public OpKernel {
     bool uniform = true;
     for (int32_t v : seq) uniform = uniform && v == T;
     const Tensor x = du::as_float(x_in);
-    if (dnnl_ok_ && uniform && T > 0 && N > 0 && H > 0) {
+    // Small-batch LSTMs run Pier's matrix-vector loop: oneDNN's RNN
+    // primitives are built for wide batches and are several times slower
+    // on one sequence (especially on one thread).
+    const bool small_lstm = lstm && dnnl_ok_ && uniform && T > 0 && N > 0 && H > 0 && N <= rnn::kSmallBatch;
+    if (dnnl_ok_ && uniform && T > 0 && N > 0 && H > 0 && !small_lstm) {
       run_dnnl(ctx, x, T, N, I, H, b_t, h0_t, c0_t, p_t, y, yh, yc, want_y);
     } else {
-      run_reference(ctx, x, T, N, I, H, b_t, seq.empty() ? nullptr : seq.data(), h0_t, c0_t, p_t, y, yh, yc, want_y);
+      run_reference(ctx, x, T, N, I, H, b_t, seq.empty() ? nullptr : seq.data(), h0_t, c0_t, p_t, y, yh, yc, want_y,
+                    small_lstm);
     }
     if (want_y) ctx.allocate(0, dtype, y_shape) = du::from_float(y, dtype);
     if (want_h) ctx.allocate(1, dtype, state) = du::from_float(yh, dtype);
@@ -338,7 +356,7 @@ class RnnKernel final : public OpKernel {
 
   void run_reference(KernelContext& ctx, const Tensor& x, int64_t T, int64_t N, int64_t I, int64_t H, const Tensor* b,
                      const int32_t* seq, const Tensor* h0, const Tensor* c0, const Tensor* p, Tensor& y, Tensor& yh,
-                     Tensor& yc, bool want_y) const {
+                     Tensor& yc, bool want_y, bool small_lstm) const {
     const int64_t D = a_.dirs();
     du::ThreadScope ts(ctx.threads());
     rnn::Attrs a = a_;
@@ -375,7 +393,40 @@ class RnnKernel final : public OpKernel {
     in.p = p ? static_cast<const float*>(pf.raw()) : nullptr;
     rnn::Outputs out{want_y ? static_cast<float*>(y0.raw()) : nullptr, static_cast<float*>(hn.raw()),
                      static_cast<float*>(cn.raw())};
-    rnn::reference(a, in, out);
+    if (small_lstm) {
+      const bool packed = rt_.defined() && r_.matches(ctx.input(2));
+      Tensor rt;
+      if (!packed) rt = rnn::pack_recurrent_lstm(static_cast<const float*>(r.raw()), D, H);
+      const bool w_packed = xw_w_[0].has_source() && w_.matches(ctx.input(1));
+      const int threads = ctx.threads();
+      const int64_t M = T * N, GH = 4 * H;
+      auto product = [&](int64_t d, float* xw) {
+        auto e = xw_cache_.get({threads, M, I, GH, w_packed}, [&] {
+          XwEntry x;
+          const auto wmd = w_packed ? dnnl::memory::desc({I, GH}, du::dt::f32, du::tag::any)
+                                    : du::strided_md({I, GH}, du::dt::f32, {1, I});
+          x.pd = du::create_pd("LSTM input product", [&] {
+            dnnl::matmul::desc md(du::plain_md({M, I}, du::dt::f32), wmd, du::plain_md({1, GH}, du::dt::f32),
+                                  du::plain_md({M, GH}, du::dt::f32));
+            return dnnl::matmul::primitive_desc(md, du::attr(), du::engine());
+          });
+          x.prim = dnnl::matmul(x.pd);
+          return x;
+        });
+        std::vector<float> bias(static_cast<size_t>(GH), 0.f);
+        if (in.b)
+          for (int64_t j = 0; j < GH; ++j) bias[j] = in.b[d * 2 * GH + j] + in.b[d * 2 * GH + GH + j];
+        const dnnl::memory wm = w_packed ? xw_w_[d].get(e->pd.weights_desc())
+                                         : du::wrap(e->pd.weights_desc(), in.w + d * GH * I);
+        du::run(e->prim, e->pd,
+                {{DNNL_ARG_SRC, du::wrap(e->pd.src_desc(), in.x)}, {DNNL_ARG_WEIGHTS, wm},
+                 {DNNL_ARG_BIAS, du::wrap(e->pd.bias_desc(), bias.data())},
+                 {DNNL_ARG_DST, du::wrap(e->pd.dst_desc(), xw)}});
+      };
+      rnn::lstm_small_batch(a, packed ? rt_.data<float>() : rt.data<float>(), in, out, threads, product);
+    } else {
+      rnn::reference(a, in, out);
+    }
     if (want_y) {
       if (a_.layout)  // [T, D, N, H] -> [N, T, D, H]
         permute(static_cast<const float*>(y0.raw()), {T, D, N, H}, {2, 0, 1, 3}, static_cast<float*>(y.raw()));
@@ -390,6 +441,15 @@ class RnnKernel final : public OpKernel {
   bool dnnl_ok_ = false;
   du::ConstantInput w_, r_;
   du::PackedWeights w_layer_, w_iter_;
+  // Small-batch LSTM: R packed for the recurrent loop (constant R), and the
+  // input product X W_d^T on a oneDNN matmul (W_d packed when constant).
+  struct XwEntry {
+    dnnl::matmul::primitive_desc pd;
+    dnnl::matmul prim;
+  };
+  Tensor rt_;
+  du::PackedWeights xw_w_[2];
+  du::PrimitiveCache<XwEntry> xw_cache_;
   du::PrimitiveCache<RnnEntry> cache_;
 };
 
