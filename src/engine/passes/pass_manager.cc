@@ -56,6 +56,10 @@ void optimize(ir::Graph& g, int level) {
     changed |= run("eliminate_dead_code", eliminate_dead_code);
     if (!changed) break;
   }
+  run("fold_conv_bn", fold_conv_bn);
+  run("fuse_conv_activation", fuse_conv_activation);
+  run("layout_channels_last", layout_channels_last);
+  run("mark_conv_sum_inplace", mark_conv_sum_inplace);
 }
 
 }  // namespace pier::passes

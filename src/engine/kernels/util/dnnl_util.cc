@@ -3,10 +3,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 
+#include "kernels/util/parallel.h"
 #include "kernels/util/shape_util.h"
 
 namespace pier::kernels::dnnl_util {
@@ -228,6 +230,112 @@ dnnl::memory PackedWeights::get(const dnnl::memory::desc& want) const {
   dnnl::memory packed = reorder_to(src, want);
   packed_.emplace_back(want, packed);
   return packed;
+}
+
+// ---- post-ops and channels-last -------------------------------------------------
+
+std::vector<PostOp> parse_post_ops(const ir::Node& node) {
+  const auto kinds = node.attr_strings("post_ops");
+  const auto alphas = node.attr_floats("post_alpha");
+  const auto betas = node.attr_floats("post_beta");
+  std::vector<PostOp> ops;
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    PostOp op;
+    const std::string& k = kinds[i];
+    if (k == "relu") op.kind = PostOp::kRelu;
+    else if (k == "clip") op.kind = PostOp::kClip;
+    else if (k == "hardsigmoid") op.kind = PostOp::kHardSigmoid;
+    else if (k == "hardswish") op.kind = PostOp::kHardSwish;
+    else if (k == "sigmoid") op.kind = PostOp::kSigmoid;
+    else if (k == "tanh") op.kind = PostOp::kTanh;
+    else if (k == "elu") op.kind = PostOp::kElu;
+    else if (k == "swish") op.kind = PostOp::kSwish;
+    else if (k == "sum") op.kind = PostOp::kSum;
+    else throw Error(ErrorCode::kInvalidModel, "unknown fused post-op \"" + k + "\"");
+    op.alpha = i < alphas.size() ? alphas[i] : 0.f;
+    op.beta = i < betas.size() ? betas[i] : 0.f;
+    ops.push_back(op);
+  }
+  return ops;
+}
+
+bool has_sum(const std::vector<PostOp>& ops) {
+  return std::any_of(ops.begin(), ops.end(), [](const PostOp& o) { return o.kind == PostOp::kSum; });
+}
+
+dnnl::post_ops to_dnnl(const std::vector<PostOp>& ops) {
+  using A = dnnl::algorithm;
+  dnnl::post_ops po;
+  for (const auto& op : ops) {
+    switch (op.kind) {
+      case PostOp::kRelu: po.append_eltwise(1.f, A::eltwise_relu, op.alpha, 0.f); break;
+      case PostOp::kClip: po.append_eltwise(1.f, A::eltwise_clip, op.alpha, op.beta); break;
+      case PostOp::kHardSigmoid:
+        po.append_eltwise(1.f, A::eltwise_linear, op.alpha, op.beta);
+        po.append_eltwise(1.f, A::eltwise_clip, 0.f, 1.f);
+        break;
+      case PostOp::kHardSwish: po.append_eltwise(1.f, A::eltwise_hardswish, 0.f, 0.f); break;
+      case PostOp::kSigmoid: po.append_eltwise(1.f, A::eltwise_logistic, 0.f, 0.f); break;
+      case PostOp::kTanh: po.append_eltwise(1.f, A::eltwise_tanh, 0.f, 0.f); break;
+      case PostOp::kElu: po.append_eltwise(1.f, A::eltwise_elu, op.alpha, 0.f); break;
+      case PostOp::kSwish: po.append_eltwise(1.f, A::eltwise_swish, 1.f, 0.f); break;
+      case PostOp::kSum: po.append_sum(1.f); break;
+    }
+  }
+  return po;
+}
+
+namespace {
+inline float sigmoid(float v) { return v >= 0 ? 1.f / (1.f + std::exp(-v)) : std::exp(v) / (1.f + std::exp(v)); }
+
+float apply_one(const PostOp& op, float v) {
+  switch (op.kind) {
+    case PostOp::kRelu: return v > 0 ? v : v * op.alpha;
+    case PostOp::kClip: return std::min(std::max(v, op.alpha), op.beta);
+    case PostOp::kHardSigmoid: return std::min(std::max(op.alpha * v + op.beta, 0.f), 1.f);
+    case PostOp::kHardSwish: return v * std::min(std::max(v / 6.f + 0.5f, 0.f), 1.f);
+    case PostOp::kSigmoid: return sigmoid(v);
+    case PostOp::kTanh: return std::tanh(v);
+    case PostOp::kElu: return v > 0 ? v : op.alpha * (std::exp(v) - 1.f);
+    case PostOp::kSwish: return v * sigmoid(v);
+    case PostOp::kSum: return v;
+  }
+  return v;
+}
+}  // namespace
+
+void apply_post_ops(const std::vector<PostOp>& ops, float* y, const float* sum, int64_t n, int threads) {
+  parallel_for(threads, n, 16384, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float v = y[i];
+      for (const auto& op : ops) v = op.kind == PostOp::kSum ? v + sum[i] : apply_one(op, v);
+      y[i] = v;
+    }
+  });
+}
+
+Shape to_channels_last(const Shape& s) {
+  if (s.size() < 3) return s;
+  Shape p{s[0]};
+  p.insert(p.end(), s.begin() + 2, s.end());
+  p.push_back(s[1]);
+  return p;
+}
+
+Shape from_channels_last(const Shape& s) {
+  if (s.size() < 3) return s;
+  Shape l{s[0], s.back()};
+  l.insert(l.end(), s.begin() + 1, s.end() - 1);
+  return l;
+}
+
+dnnl::memory::desc channels_last_md(const dims& d, dt type) {
+  switch (d.size()) {
+    case 3: return dnnl::memory::desc(d, type, tag::nwc);
+    case 4: return dnnl::memory::desc(d, type, tag::nhwc);
+    case 5: return dnnl::memory::desc(d, type, tag::ndhwc);
+    default: throw Error(ErrorCode::kUnsupported, "channels-last tensors have rank 3 to 5");
+  }
 }
 
 // ---- float conversion --------------------------------------------------------

@@ -1,0 +1,117 @@
+// Internal kernels of the channels-last layout pass
+// (passes/layout_channels_last.cc):
+//   pier.internal::ToChannelsLast   [N, C, D...] -> [N, D..., C]
+//   pier.internal::ToChannelsFirst  [N, D..., C] -> [N, C, D...]
+//     oneDNN reorders (cached per shape); a view without copying when the
+//     spatial size or the channel count is 1 (both layouts then coincide).
+//     Float32 only (the pass converts nothing else).
+//   pier.internal::ChannelAffine(X, a, b) channels_last=1
+//     y[..., c] = x[..., c] * a[c] + b[c], then post_ops ("relu" only):
+//     an inference BatchNormalization on a channels-last tensor.
+#include <algorithm>
+
+#include "kernels/kernel.h"
+#include "kernels/util/dispatch.h"
+#include "kernels/util/dnnl_util.h"
+#include "kernels/util/parallel.h"
+
+namespace pier::kernels {
+
+namespace {
+
+namespace du = dnnl_util;
+
+class ReorderKernel final : public OpKernel {
+ public:
+  ReorderKernel(const KernelInit&, bool to_last) : to_last_(to_last) {}
+
+  void compute(KernelContext& ctx) const override {
+    const Tensor& x = ctx.input(0);
+    if (x.dtype() != DataType::kFloat) unsupported_type(x.dtype(), to_last_ ? "ToChannelsLast" : "ToChannelsFirst");
+    if (x.rank() < 3 || x.rank() > 5)
+      throw Error(ErrorCode::kInvalidArgument, "layout conversion needs a 3-D to 5-D tensor, got " +
+                                                   shape_str(x.shape()));
+    const Shape logical = to_last_ ? x.shape() : du::from_channels_last(x.shape());
+    const Shape ys = to_last_ ? du::to_channels_last(x.shape()) : logical;
+    int64_t spatial = 1;
+    for (size_t i = 2; i < logical.size(); ++i) spatial *= logical[i];
+    if (spatial == 1 || logical[1] == 1 || x.numel() == 0) {
+      ctx.set_output(0, x.reshaped(ys));
+      return;
+    }
+    Tensor& y = ctx.allocate(0, DataType::kFloat, ys);
+    du::ThreadScope ts(ctx.threads());
+    std::vector<int64_t> key{ctx.threads()};
+    key.insert(key.end(), logical.begin(), logical.end());
+    auto r = cache_.get(key, [&] {
+      const auto plain = du::plain_md(logical, du::dt::f32);
+      const auto last = du::channels_last_md(logical, du::dt::f32);
+      return to_last_ ? du::Reorder(plain, last) : du::Reorder(last, plain);
+    });
+    (*r)(du::wrap(r->pd.src_desc(), x.raw()), du::wrap(r->pd.dst_desc(), y.raw()));
+  }
+
+ private:
+  bool to_last_;
+  du::PrimitiveCache<du::Reorder> cache_;
+};
+
+class ChannelAffineKernel final : public OpKernel {
+ public:
+  explicit ChannelAffineKernel(const KernelInit& init) {
+    if (init.node.attr_int("channels_last", 0) != 1)
+      throw Error(ErrorCode::kInvalidModel, "ChannelAffine supports channels_last=1 only");
+    for (const auto& p : init.node.attr_strings("post_ops")) {
+      if (p != "relu") throw Error(ErrorCode::kInvalidModel, "ChannelAffine post-op \"" + p + "\" is unsupported");
+      relu_ = true;
+    }
+  }
+
+  void compute(KernelContext& ctx) const override {
+    const Tensor& x = ctx.input(0);
+    const Tensor& a = ctx.input(1);
+    const Tensor& b = ctx.input(2);
+    if (x.dtype() != DataType::kFloat || a.dtype() != DataType::kFloat || b.dtype() != DataType::kFloat)
+      unsupported_type(x.dtype(), "ChannelAffine");
+    const int64_t C = x.rank() ? x.dim(-1) : 0;
+    if (x.rank() < 2 || a.numel() != C || b.numel() != C)
+      throw Error(ErrorCode::kInvalidArgument, "ChannelAffine parameters do not match input " + shape_str(x.shape()));
+    Tensor& y = ctx.allocate(0, DataType::kFloat, x.shape());
+    const int64_t rows = C ? x.numel() / C : 0;
+    const float* px = x.data<float>();
+    const float* pa = a.data<float>();
+    const float* pb = b.data<float>();
+    float* py = y.data<float>();
+    const bool relu = relu_;
+    parallel_for(ctx.threads(), rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* xr = px + r * C;
+        float* yr = py + r * C;
+        if (relu) {
+          for (int64_t c = 0; c < C; ++c) yr[c] = std::max(xr[c] * pa[c] + pb[c], 0.f);
+        } else {
+          for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * pa[c] + pb[c];
+        }
+      }
+    });
+  }
+
+ private:
+  bool relu_ = false;
+};
+
+KernelFactory reorder(bool to_last) {
+  return [to_last](const KernelInit& init) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<ReorderKernel>(init, to_last);
+  };
+}
+
+}  // namespace
+
+void register_kernels_fused_cnn_layout(KernelRegistry& r) {
+  r.add("pier.internal", "ToChannelsLast", 1, kOpenEnded, reorder(true));
+  r.add("pier.internal", "ToChannelsFirst", 1, kOpenEnded, reorder(false));
+  r.add("pier.internal", "ChannelAffine", 1, kOpenEnded, make_factory<ChannelAffineKernel>());
+}
+
+}  // namespace pier::kernels
