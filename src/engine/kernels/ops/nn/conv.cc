@@ -189,8 +189,9 @@ class ConvKernel final : public OpKernel {
     const auto b_md = has_b ? du::plain_md(du::dims{ws[0]}, du::dt::f32) : dnnl::memory::desc();
     du::dims dil(g.dilations.size());
     for (size_t i = 0; i < dil.size(); ++i) dil[i] = g.dilations[i] - 1;  // oneDNN counts gaps
-    auto make = [&](const dnnl::memory::desc& src_md, const dnnl::memory::desc& dst_md, bool fused) {
-      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+    auto make = [&](const dnnl::memory::desc& src_md, const dnnl::memory::desc& dst_md, bool fused,
+                    dnnl::algorithm alg = dnnl::algorithm::convolution_direct) {
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, alg,
                                         src_md, w_any, b_md, dst_md, du::dims(g.strides.begin(), g.strides.end()),
                                         dil, du::dims(g.pad_begin.begin(), g.pad_begin.end()),
                                         du::dims(g.pad_end.begin(), g.pad_end.end()));
@@ -215,6 +216,14 @@ class ConvKernel final : public OpKernel {
       tries.push_back({src_md, dst_md, false});
       if (own_layout) tries.push_back({src_any, dst_any, false});
     }
+    if (channels_last_ && prefer_winograd_conv(ws[1], ws[0], group_, k, g.strides, g.dilations, g.out)) {
+      try {
+        e.pd = make(src_any, dst_any, true, dnnl::algorithm::convolution_winograd);
+        tries.clear();
+      } catch (const dnnl::error&) {
+      }
+    }
+    if (tries.empty()) e.fused = true;
     for (size_t i = 0; i < tries.size(); ++i) {
       const Try& t = tries[i];
       if (i + 1 == tries.size()) {

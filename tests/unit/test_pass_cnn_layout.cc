@@ -1,0 +1,173 @@
+// layout_channels_last: which nodes run channels-last, where reorders go,
+// and the same numbers as the unoptimized graph for every op it touches.
+#include "test_pass_cnn_util.h"
+
+using namespace pier;
+using namespace pier::test;
+
+namespace {
+
+using V = std::vector<int64_t>;
+
+int reorders(const ir::Graph& g) {
+  return count_ops(g, "ToChannelsLast", "pier.internal") + count_ops(g, "ToChannelsFirst", "pier.internal");
+}
+
+// conv(name): in -> Conv(k x k, c_in -> c_out, pad k/2) + Relu -> out
+void conv(ModelBuilder& b, const std::string& in, const std::string& out, int64_t cin, int64_t cout, int64_t k,
+          uint32_t seed, int64_t group = 1) {
+  b.initializer(out + "_w", random_float({cout, cin / group, k, k}, seed, -0.5f, 0.5f));
+  b.initializer(out + "_b", random_float({cout}, seed + 1));
+  b.node("Conv", {in, out + "_w", out + "_b"}, {out + "_c"},
+         {attr("pads", V{k / 2, k / 2, k / 2, k / 2}), attr("group", group)});
+  b.node("Relu", {out + "_c"}, {out});
+}
+
+TEST(PassLayout, ChainGetsOneReorderEachWay) {
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {1, 3, 12, 12});
+  conv(b, "x", "a", 3, 16, 3, 1);
+  b.node("MaxPool", {"a"}, {"p"}, {attr("kernel_shape", V{2, 2}), attr("strides", V{2, 2})});
+  conv(b, "p", "c", 16, 16, 3, 3);
+  conv(b, "c", "d", 16, 32, 1, 5);
+  b.node("GlobalAveragePool", {"d"}, {"g"});
+  b.node("Flatten", {"g"}, {"y"});
+  b.output("y", DataType::kFloat);
+  auto g = optimized_graph(b);
+  EXPECT_EQ(count_ops(*g, "ToChannelsLast", "pier.internal"), 1);
+  EXPECT_EQ(count_ops(*g, "ToChannelsFirst", "pier.internal"), 1);
+  EXPECT_EQ(count_ops(*g, "MaxPool", "pier.internal"), 1);
+  EXPECT_EQ(count_ops(*g, "GlobalAveragePool", "pier.internal"), 1);
+  for (const auto& n : g->nodes)
+    if (n.op_type == "FusedConv") {
+      EXPECT_EQ(n.attr_int("channels_last", 0), 1);
+    }
+  expect_same_as_unoptimized(b, {Value(random_float({1, 3, 12, 12}, 9))});
+  expect_same_as_unoptimized(b, {Value(random_float({1, 3, 12, 12}, 9))}, 1e-4, 1e-5, 2);
+}
+
+TEST(PassLayout, SingleConvStaysPlain) {
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {1, 8, 10, 10});
+  conv(b, "x", "a", 8, 8, 3, 1);
+  b.node("MaxPool", {"a"}, {"y"}, {attr("kernel_shape", V{2, 2})});
+  b.output("y", DataType::kFloat);
+  auto g = optimized_graph(b);
+  EXPECT_EQ(reorders(*g), 0);
+  EXPECT_EQ(count_ops(*g, "MaxPool"), 1);
+}
+
+// Residual blocks, a DenseNet-style concat + BN + Relu, average pooling,
+// an SE block (GAP -> conv -> Sigmoid -> Mul), a per-channel constant Add
+// and an intermediate graph output.
+ModelBuilder mixed_model(int64_t n) {
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {n, 8, 16, 16});
+  conv(b, "x", "a", 8, 16, 3, 1);
+  conv(b, "a", "b1", 16, 16, 3, 3);
+  b.node("Add", {"a", "b1"}, {"r"});
+  conv(b, "r", "c", 16, 8, 1, 5);
+  b.node("Concat", {"r", "c"}, {"cat"}, {attr("axis", int64_t{1})});
+  b.initializer("bn_s", random_float({24}, 7, 0.5f, 1.5f));
+  b.initializer("bn_b", random_float({24}, 8));
+  b.initializer("bn_m", random_float({24}, 9));
+  b.initializer("bn_v", random_float({24}, 10, 0.2f, 1.f));
+  b.node("BatchNormalization", {"cat", "bn_s", "bn_b", "bn_m", "bn_v"}, {"bn"});
+  b.node("Relu", {"bn"}, {"bnr"});
+  b.node("AveragePool", {"bnr"}, {"ap"}, {attr("kernel_shape", V{3, 3}), attr("strides", V{2, 2}),
+                                          attr("pads", V{1, 1, 1, 1}), attr("count_include_pad", int64_t{1}),
+                                          attr("ceil_mode", int64_t{1})});
+  conv(b, "ap", "d", 24, 24, 3, 11, 24);  // depthwise
+  b.node("GlobalAveragePool", {"d"}, {"se_g"});
+  conv(b, "se_g", "se_c", 24, 24, 1, 13);
+  b.node("Sigmoid", {"se_c"}, {"se_s"});
+  b.node("Mul", {"d", "se_s"}, {"se"});
+  b.initializer("cbias", random_float({24, 1, 1}, 15));
+  b.node("Add", {"se", "cbias"}, {"y"});
+  b.output("y", DataType::kFloat).output("c", DataType::kFloat);
+  return b;
+}
+
+TEST(PassLayout, MixedBlocksMatchUnoptimized) {
+  auto b = mixed_model(2);
+  auto g = optimized_graph(b);
+  EXPECT_EQ(count_ops(*g, "ChannelAffine", "pier.internal"), 1);
+  EXPECT_EQ(count_ops(*g, "BatchNormalization"), 0);
+  EXPECT_EQ(count_ops(*g, "Relu"), 0);
+  EXPECT_EQ(count_ops(*g, "AveragePool", "pier.internal"), 1);
+  // In: x. Out: y and the intermediate output c.
+  EXPECT_EQ(count_ops(*g, "ToChannelsLast", "pier.internal"), 1);
+  EXPECT_EQ(count_ops(*g, "ToChannelsFirst", "pier.internal"), 2);
+  expect_same_as_unoptimized(b, {Value(random_float({2, 8, 16, 16}, 21))});
+  expect_same_as_unoptimized(b, {Value(random_float({2, 8, 16, 16}, 21))}, 1e-4, 1e-5, 2);
+}
+
+TEST(PassLayout, DynamicBatch) {
+  auto b = mixed_model(-1);
+  for (int64_t n : {1, 3}) expect_same_as_unoptimized(b, {Value(random_float({n, 8, 16, 16}, 22))});
+}
+
+TEST(PassLayout, PlainReaderGetsReorderedValue) {
+  // Transpose cannot run channels-last: it reads the plain value.
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {1, 4, 6, 6});
+  conv(b, "x", "a", 4, 8, 3, 1);
+  conv(b, "a", "c", 8, 8, 3, 3);
+  b.node("Transpose", {"a"}, {"t"}, {attr("perm", V{0, 2, 3, 1})});
+  b.output("c", DataType::kFloat).output("t", DataType::kFloat);
+  auto g = optimized_graph(b);
+  EXPECT_EQ(count_ops(*g, "ToChannelsFirst", "pier.internal"), 2);
+  expect_same_as_unoptimized(b, {Value(random_float({1, 4, 6, 6}, 3))});
+}
+
+TEST(PassLayout, BroadcastOperandOfLowerRankIsNotConverted) {
+  // A runtime operand of lower rank cannot be permuted: the Add stays NCHW.
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {1, 4, 6, 6});
+  b.input("s", DataType::kFloat, {6});
+  conv(b, "x", "a", 4, 8, 3, 1);
+  conv(b, "a", "c", 8, 8, 3, 3);
+  b.node("Add", {"c", "s"}, {"y"});
+  b.output("y", DataType::kFloat);
+  expect_same_as_unoptimized(b, {Value(random_float({1, 4, 6, 6}, 3)), Value(random_float({6}, 4))});
+}
+
+TEST(PassLayout, Conv1dAndConv3d) {
+  {
+    ModelBuilder b(13);
+    b.input("x", DataType::kFloat, {1, 4, 20});
+    b.initializer("w1", random_float({8, 4, 3}, 1));
+    b.initializer("w2", random_float({8, 8, 3}, 2));
+    b.node("Conv", {"x", "w1"}, {"a"}, {attr("pads", V{1, 1})});
+    b.node("Relu", {"a"}, {"r"});
+    b.node("Conv", {"r", "w2"}, {"y"});
+    b.output("y", DataType::kFloat);
+    expect_same_as_unoptimized(b, {Value(random_float({1, 4, 20}, 3))});
+  }
+  {
+    ModelBuilder b(13);
+    b.input("x", DataType::kFloat, {1, 4, 5, 6, 6});
+    b.initializer("w1", random_float({8, 4, 3, 3, 3}, 1));
+    b.initializer("w2", random_float({8, 8, 1, 1, 1}, 2));
+    b.node("Conv", {"x", "w1"}, {"a"}, {attr("pads", V{1, 1, 1, 1, 1, 1})});
+    b.node("MaxPool", {"a"}, {"p"}, {attr("kernel_shape", V{1, 2, 2}), attr("strides", V{1, 2, 2})});
+    b.node("Conv", {"p", "w2"}, {"c"});
+    b.node("GlobalMaxPool", {"c"}, {"y"});
+    b.output("y", DataType::kFloat);
+    auto g = optimized_graph(b);
+    EXPECT_EQ(count_ops(*g, "GlobalMaxPool", "pier.internal"), 1);
+    expect_same_as_unoptimized(b, {Value(random_float({1, 4, 5, 6, 6}, 3))});
+  }
+}
+
+TEST(PassLayout, LargeImageWinogradStaysClose) {
+  // 3x3 convolutions on 32x32 images (Winograd when available).
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {1, 16, 32, 32});
+  conv(b, "x", "a", 16, 32, 3, 1);
+  conv(b, "a", "c", 32, 32, 3, 3);
+  b.output("c", DataType::kFloat);
+  expect_same_as_unoptimized(b, {Value(random_float({1, 16, 32, 32}, 3))}, 1e-3, 1e-4);
+}
+
+}  // namespace
