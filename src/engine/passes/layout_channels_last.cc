@@ -12,7 +12,9 @@
 //                             -> pier.internal::<same op> channels_last=1
 //   BatchNormalization (inference, constant per-channel parameters)
 //                             -> pier.internal::ChannelAffine(X, a, b),
-//                               with a following Relu fused
+//                               with a following Relu fused, and a Concat
+//                               that only it reads (its other inputs
+//                               follow b)
 //   Concat on the channel axis -> Concat on the last axis
 //   element-wise ops (unary activations, Add/Sub/Mul/Div/PRelu, zero Pad):
 //                               unchanged; every operand is either
@@ -172,20 +174,33 @@ bool verbose() {
   return env && *env && std::string(env) != "0";
 }
 
-// Folds a Relu reading only a ChannelAffine into it.
-void fuse_affine_relu(ir::Graph& g) {
+// Folds a Relu reading only a ChannelAffine into it, and a channel Concat
+// read only by a ChannelAffine into its inputs (DenseNet: each layer's
+// concatenation feeds its BatchNormalization alone, so it is never stored).
+void fuse_affine(ir::Graph& g) {
   FlowIndex flow(g);
   std::vector<bool> erase(g.nodes.size(), false);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     ir::Node& a = g.nodes[i];
-    if (!is_internal(a, "ChannelAffine") || a.has_attr("post_ops")) continue;
+    if (!is_internal(a, "ChannelAffine")) continue;
     const std::string& y = a.outputs[0];
     const auto& cons = flow.consumers(y);
-    if (flow.uses(y) != 1 || cons.size() != 1 || !is_onnx(g.nodes[cons[0]], "Relu")) continue;
-    ir::Node& relu = g.nodes[cons[0]];
-    a.outputs[0] = relu.outputs[0];
-    set_attr(a, make_attr("post_ops", std::vector<std::string>{"relu"}));
-    erase[cons[0]] = true;
+    if (flow.uses(y) == 1 && cons.size() == 1 && is_onnx(g.nodes[cons[0]], "Relu")) {
+      ir::Node& relu = g.nodes[cons[0]];
+      a.outputs[0] = relu.outputs[0];
+      set_attr(a, make_attr("post_ops", std::vector<std::string>{"relu"}));
+      erase[cons[0]] = true;
+    }
+    const int c = flow.producer(a.inputs[0]);
+    if (c < 0 || erase[c] || !is_onnx(g.nodes[c], "Concat") || flow.uses(a.inputs[0]) != 1) continue;
+    const ir::Node& cat = g.nodes[c];
+    const int r = known_rank(g, cat.outputs[0]);
+    const int64_t axis = cat.attr_int("axis", 0);
+    if (r < 0 || (axis != r - 1 && axis != -1)) continue;
+    std::vector<std::string> in{cat.inputs[0], a.inputs[1], a.inputs[2]};
+    in.insert(in.end(), cat.inputs.begin() + 1, cat.inputs.end());
+    a.inputs = std::move(in);
+    erase[c] = true;
   }
   std::vector<ir::Node> kept;
   for (size_t i = 0; i < g.nodes.size(); ++i)
@@ -193,9 +208,30 @@ void fuse_affine_relu(ir::Graph& g) {
   g.nodes = std::move(kept);
 }
 
+// Drops Pad nodes that pad nothing (torch exports them before AveragePool).
+bool drop_zero_pads(ir::Graph& g) {
+  FlowIndex flow(g);
+  std::unordered_map<std::string, std::string> rename;
+  std::vector<ir::Node> kept;
+  for (auto& n : g.nodes) {
+    for (auto& in : n.inputs) {
+      auto it = rename.find(in);
+      if (it != rename.end()) in = it->second;
+    }
+    if (zero_pad(g, n) && n.num_outputs() == 1 && !flow.escapes(n.outputs[0])) {
+      rename[n.outputs[0]] = n.inputs[0];
+      continue;
+    }
+    kept.push_back(std::move(n));
+  }
+  g.nodes = std::move(kept);
+  return !rename.empty();
+}
+
 }  // namespace
 
 bool layout_channels_last(ir::Graph& g) {
+  const bool dropped = drop_zero_pads(g);
   const size_t n = g.nodes.size();
   FlowIndex flow(g);
   std::vector<Role> role(n, Role::kNone);
@@ -247,7 +283,7 @@ bool layout_channels_last(ir::Graph& g) {
     }
     count += cl[i];
   }
-  if (count == 0) return false;
+  if (count == 0) return dropped;
 
   // 3. Rewrite: rename channels-last outputs, convert inputs at the edges.
   NameGen names(g);
@@ -353,7 +389,7 @@ bool layout_channels_last(ir::Graph& g) {
     flush(static_cast<int>(i));
   }
   g.nodes = std::move(out);
-  fuse_affine_relu(g);
+  fuse_affine(g);
   if (verbose())
     std::fprintf(stderr, "[pier-graph] layout_channels_last: %zu nodes channels-last, %d ToChannelsLast, %d ToChannelsFirst\n",
                  count, to_last, to_first);

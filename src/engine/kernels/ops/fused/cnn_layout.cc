@@ -5,7 +5,9 @@
 //     oneDNN reorders (cached per shape); a view without copying when the
 //     spatial size or the channel count is 1 (both layouts then coincide).
 //     Float32 only (the pass converts nothing else).
-//   pier.internal::ChannelAffine(X, a, b) channels_last=1
+//   pier.internal::ChannelAffine(X, a, b [, X2, ..., Xk]) channels_last=1
+//     x = X, or the concatenation of X, X2, ..., Xk along channels (the
+//     last axis; the pass folds a Concat read by nothing else);
 //     y[..., c] = x[..., c] * a[c] + b[c], then post_ops ("relu" only):
 //     an inference BatchNormalization on a channels-last tensor.
 #include <algorithm>
@@ -68,29 +70,50 @@ class ChannelAffineKernel final : public OpKernel {
   }
 
   void compute(KernelContext& ctx) const override {
-    const Tensor& x = ctx.input(0);
     const Tensor& a = ctx.input(1);
     const Tensor& b = ctx.input(2);
-    if (x.dtype() != DataType::kFloat || a.dtype() != DataType::kFloat || b.dtype() != DataType::kFloat)
-      unsupported_type(x.dtype(), "ChannelAffine");
-    const int64_t C = x.rank() ? x.dim(-1) : 0;
-    if (x.rank() < 2 || a.numel() != C || b.numel() != C)
-      throw Error(ErrorCode::kInvalidArgument, "ChannelAffine parameters do not match input " + shape_str(x.shape()));
-    Tensor& y = ctx.allocate(0, DataType::kFloat, x.shape());
-    const int64_t rows = C ? x.numel() / C : 0;
-    const float* px = x.data<float>();
+    // The pieces: X, then inputs 3.. (concatenated along the last axis).
+    std::vector<const Tensor*> xs{&ctx.input(0)};
+    for (int i = 3; i < ctx.num_inputs(); ++i) xs.push_back(&ctx.input(i));
+    const Tensor& x0 = *xs[0];
+    if (x0.rank() < 2) throw Error(ErrorCode::kInvalidArgument, "ChannelAffine input must have rank >= 2");
+    Shape ys = x0.shape();
+    ys.back() = 0;
+    std::vector<int64_t> widths;
+    for (const Tensor* x : xs) {
+      if (x->dtype() != DataType::kFloat) unsupported_type(x->dtype(), "ChannelAffine");
+      if (x->rank() != x0.rank() || !std::equal(x->shape().begin(), x->shape().end() - 1, x0.shape().begin()))
+        throw Error(ErrorCode::kInvalidArgument, "ChannelAffine inputs " + shape_str(x0.shape()) + " and " +
+                                                     shape_str(x->shape()) + " differ outside the channel axis");
+      widths.push_back(x->dim(-1));
+      ys.back() += x->dim(-1);
+    }
+    const int64_t C = ys.back();
+    if (a.dtype() != DataType::kFloat || b.dtype() != DataType::kFloat || a.numel() != C || b.numel() != C)
+      throw Error(ErrorCode::kInvalidArgument, "ChannelAffine parameters do not match " + std::to_string(C) +
+                                                   " channels");
+    Tensor& y = ctx.allocate(0, DataType::kFloat, ys);
+    const int64_t rows = C ? y.numel() / C : 0;
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();
     float* py = y.data<float>();
     const bool relu = relu_;
     parallel_for(ctx.threads(), rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const float* xr = px + r * C;
         float* yr = py + r * C;
-        if (relu) {
-          for (int64_t c = 0; c < C; ++c) yr[c] = std::max(xr[c] * pa[c] + pb[c], 0.f);
-        } else {
-          for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * pa[c] + pb[c];
+        int64_t off = 0;
+        for (size_t j = 0; j < xs.size(); ++j) {
+          const int64_t w = widths[j];
+          const float* xr = xs[j]->data<float>() + r * w;
+          const float* aj = pa + off;
+          const float* bj = pb + off;
+          float* yj = yr + off;
+          if (relu) {
+            for (int64_t c = 0; c < w; ++c) yj[c] = std::max(xr[c] * aj[c] + bj[c], 0.f);
+          } else {
+            for (int64_t c = 0; c < w; ++c) yj[c] = xr[c] * aj[c] + bj[c];
+          }
+          off += w;
         }
       }
     });
