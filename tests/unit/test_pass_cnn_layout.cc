@@ -102,6 +102,33 @@ TEST(PassLayout, MixedBlocksMatchUnoptimized) {
   expect_same_as_unoptimized(b, {Value(random_float({2, 8, 16, 16}, 21))}, 1e-4, 1e-5, 2);
 }
 
+TEST(PassLayout, ConcatFoldsIntoAffineOnlyWhenItIsTheSoleReader) {
+  for (bool concat_is_output : {false, true}) {
+    ModelBuilder b(13);
+    b.input("x", DataType::kFloat, {1, 8, 10, 10});
+    conv(b, "x", "a", 8, 16, 3, 1);
+    conv(b, "a", "c", 16, 8, 1, 3);
+    b.node("Concat", {"a", "x", "c"}, {"cat"}, {attr("axis", int64_t{-3})});
+    b.initializer("s", random_float({32}, 7, 0.5f, 1.5f));
+    b.initializer("o", random_float({32}, 8));
+    b.initializer("m", random_float({32}, 9));
+    b.initializer("v", random_float({32}, 10, 0.2f, 1.f));
+    b.node("BatchNormalization", {"cat", "s", "o", "m", "v"}, {"bn"});
+    b.initializer("zp", Tensor::from_vector<int64_t>(std::vector<int64_t>(8, 0), {8}));
+    b.node("Pad", {"bn", "zp"}, {"p"});
+    b.node("Sigmoid", {"p"}, {"y"});
+    b.output("y", DataType::kFloat);
+    if (concat_is_output) b.output("cat", DataType::kFloat);
+    auto g = optimized_graph(b);
+    EXPECT_EQ(count_ops(*g, "Concat"), concat_is_output ? 1 : 0);
+    EXPECT_EQ(count_ops(*g, "Pad"), 0);
+    const ir::Node* a = find_op(*g, "ChannelAffine");
+    ASSERT_NE(a, nullptr);
+    EXPECT_EQ(a->num_inputs(), concat_is_output ? 3 : 5);
+    expect_same_as_unoptimized(b, {Value(random_float({1, 8, 10, 10}, 11))});
+  }
+}
+
 TEST(PassLayout, DynamicBatch) {
   auto b = mixed_model(-1);
   for (int64_t n : {1, 3}) expect_same_as_unoptimized(b, {Value(random_float({n, 8, 16, 16}, 22))});

@@ -305,11 +305,25 @@ float apply_one(const PostOp& op, float v) {
 }  // namespace
 
 void apply_post_ops(const std::vector<PostOp>& ops, float* y, const float* sum, int64_t n, int threads) {
-  parallel_for(threads, n, 16384, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      float v = y[i];
-      for (const auto& op : ops) v = op.kind == PostOp::kSum ? v + sum[i] : apply_one(op, v);
-      y[i] = v;
+  // Op by op over cache-sized chunks, so each inner loop is one plain
+  // (vectorizable) function.
+  constexpr int64_t kChunk = 2048;
+  parallel_for(threads, (n + kChunk - 1) / kChunk, 8, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      float* v = y + k * kChunk;
+      const int64_t m = std::min(kChunk, n - k * kChunk);
+      for (const auto& op : ops) {
+        if (op.kind == PostOp::kSum) {
+          const float* z = sum + k * kChunk;
+          for (int64_t i = 0; i < m; ++i) v[i] += z[i];
+        } else if (op.kind == PostOp::kRelu && op.alpha == 0.f) {
+          for (int64_t i = 0; i < m; ++i) v[i] = std::max(v[i], 0.f);
+        } else if (op.kind == PostOp::kClip) {
+          for (int64_t i = 0; i < m; ++i) v[i] = std::min(std::max(v[i], op.alpha), op.beta);
+        } else {
+          for (int64_t i = 0; i < m; ++i) v[i] = apply_one(op, v[i]);
+        }
+      }
     }
   });
 }

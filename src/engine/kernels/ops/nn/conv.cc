@@ -36,6 +36,7 @@ struct ConvEntry {
   Shape out_shape;                                    // logical [N, C, spatial...]
   dnnl::memory::desc src_user, dst_user, w_plain;     // layouts of Pier's tensors
   std::optional<du::Reorder> src_in, dst_out, w_in;  // set when layouts differ
+  std::optional<du::Reorder> sum_in;                 // residual into dst (sum post-op)
   bool fused = true;  // post-ops run inside the primitive
 };
 
@@ -242,6 +243,7 @@ class ConvKernel final : public OpKernel {
     if (e.pd.src_desc() != e.src_user) e.src_in.emplace(e.src_user, e.pd.src_desc());
     if (e.pd.dst_desc() != e.dst_user) e.dst_out.emplace(e.pd.dst_desc(), e.dst_user);
     if (e.pd.weights_desc() != e.w_plain) e.w_in.emplace(e.w_plain, e.pd.weights_desc());
+    if (e.dst_out && e.fused && has_sum_) e.sum_in.emplace(e.dst_user, e.pd.dst_desc());
     return e;
   }
 
@@ -269,7 +271,7 @@ class ConvKernel final : public OpKernel {
     dnnl::memory dst = e.dst_out ? du::temp_memory(e.pd.dst_desc(), dst_buf) : dst_user;
     if (z && e.fused) {
       // The sum post-op adds the destination's prior contents.
-      if (e.dst_out) du::Reorder(e.dst_user, e.pd.dst_desc())(du::wrap(e.dst_user, z->raw()), dst);
+      if (e.sum_in) (*e.sum_in)(du::wrap(e.dst_user, z->raw()), dst);
       else if (!prefilled) std::memcpy(y.raw(), z->raw(), y.nbytes());
     }
     du::Args args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
