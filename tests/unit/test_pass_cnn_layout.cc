@@ -129,6 +129,31 @@ TEST(PassLayout, ConcatFoldsIntoAffineOnlyWhenItIsTheSoleReader) {
   }
 }
 
+TEST(PassLayout, ZeroPadFoldsIntoAveragePool) {
+  // Pad(0) + AveragePool = AveragePool(pads, count_include_pad=1); a
+  // non-zero fill value or ceil_mode keeps the Pad.
+  struct Case {
+    float fill;
+    int64_t ceil;
+    bool folds;
+  };
+  for (const Case c : {Case{0.f, 0, true}, Case{1.f, 0, false}, Case{0.f, 1, false}}) {
+    ModelBuilder b(13);
+    b.input("x", DataType::kFloat, {1, 8, 9, 9});
+    conv(b, "x", "a", 8, 8, 3, 1);
+    b.initializer("pads", Tensor::from_vector<int64_t>({0, 0, 1, 2, 0, 0, 2, 1}, {8}));
+    b.initializer("fill", Tensor::from_vector<float>({c.fill}, {}));
+    b.node("Pad", {"a", "pads", "fill"}, {"p"});
+    b.node("AveragePool", {"p"}, {"ap"}, {attr("kernel_shape", V{3, 3}), attr("ceil_mode", c.ceil),
+                                          attr("strides", V{2, 2})});
+    conv(b, "ap", "y", 8, 8, 1, 3);
+    b.output("y", DataType::kFloat);
+    auto g = optimized_graph(b);
+    EXPECT_EQ(count_ops(*g, "Pad"), c.folds ? 0 : 1);
+    expect_same_as_unoptimized(b, {Value(random_float({1, 8, 9, 9}, 4))});
+  }
+}
+
 TEST(PassLayout, DynamicBatch) {
   auto b = mixed_model(-1);
   for (int64_t n : {1, 3}) expect_same_as_unoptimized(b, {Value(random_float({n, 8, 16, 16}, 22))});

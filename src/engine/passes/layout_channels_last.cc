@@ -208,30 +208,77 @@ void fuse_affine(ir::Graph& g) {
   g.nodes = std::move(kept);
 }
 
-// Drops Pad nodes that pad nothing (torch exports them before AveragePool).
-bool drop_zero_pads(ir::Graph& g) {
+// The pads of a constant-mode Pad with constant pads and a zero (or absent)
+// fill value, begins then ends per axis; empty when not such a Pad.
+std::vector<int64_t> zero_fill_pads(const ir::Graph& g, const ir::Node& n) {
+  if (!is_onnx(n, "Pad") || n.attr_string("mode", "constant") != "constant") return {};
+  if (n.since_version < 11) return n.attr_float("value", 0.f) == 0.f ? n.attr_ints("pads") : std::vector<int64_t>{};
+  if (n.has_input(3)) return {};  // axes
+  const Tensor* p = n.has_input(1) ? constant(g, n.inputs[1]) : nullptr;
+  if (!p || p->dtype() != DataType::kInt64) return {};
+  if (n.has_input(2)) {
+    const Tensor* v = constant(g, n.inputs[2]);
+    if (!v || v->dtype() != DataType::kFloat || v->numel() != 1 || v->data<float>()[0] != 0.f) return {};
+  }
+  return std::vector<int64_t>(p->data<int64_t>(), p->data<int64_t>() + p->numel());
+}
+
+// Drops Pad nodes that pad nothing, and folds a zero Pad of the spatial
+// axes into the AveragePool that alone reads it (torch exports
+// avg_pool(padding=p, count_include_pad=True) that way): the pool then
+// pads by itself, counting the pads, which is what averaging the zeros did.
+bool simplify_pads(ir::Graph& g) {
   FlowIndex flow(g);
   std::unordered_map<std::string, std::string> rename;
-  std::vector<ir::Node> kept;
-  for (auto& n : g.nodes) {
-    for (auto& in : n.inputs) {
-      auto it = rename.find(in);
-      if (it != rename.end()) in = it->second;
-    }
-    if (zero_pad(g, n) && n.num_outputs() == 1 && !flow.escapes(n.outputs[0])) {
+  std::vector<bool> erase(g.nodes.size(), false);
+  bool changed = false;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& n = g.nodes[i];
+    if (!is_onnx(n, "Pad") || n.num_outputs() != 1 || flow.escapes(n.outputs[0])) continue;
+    if (zero_pad(g, n)) {
       rename[n.outputs[0]] = n.inputs[0];
+      erase[i] = changed = true;
       continue;
     }
-    kept.push_back(std::move(n));
+    const auto pads = zero_fill_pads(g, n);
+    const auto& cons = flow.consumers(n.outputs[0]);
+    const int r = known_rank(g, n.inputs[0]);
+    if (pads.empty() || r < 3 || static_cast<int>(pads.size()) != 2 * r || cons.size() != 1 ||
+        flow.uses(n.outputs[0]) != 1)
+      continue;
+    ir::Node& pool = g.nodes[cons[0]];
+    if (!is_onnx(pool, "AveragePool") || pool.attr_int("ceil_mode", 0) != 0 ||
+        pool.attr_string("auto_pad", "NOTSET") != "NOTSET")
+      continue;
+    auto old = pool.attr_ints("pads");
+    bool ok = pads[0] == 0 && pads[1] == 0 && pads[r] == 0 && pads[r + 1] == 0;
+    for (int64_t v : pads) ok = ok && v >= 0;
+    for (int64_t v : old) ok = ok && v == 0;
+    if (!ok) continue;
+    std::vector<int64_t> merged;
+    for (int k = 0; k < 2; ++k)
+      for (int d = 2; d < r; ++d) merged.push_back(pads[k * r + d]);
+    set_attr(pool, make_attr("pads", merged));
+    set_attr(pool, make_attr("count_include_pad", int64_t{1}));
+    rename[n.outputs[0]] = n.inputs[0];
+    erase[i] = changed = true;
+  }
+  if (!changed) return false;
+  std::vector<ir::Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (erase[i]) continue;
+    for (auto& in : g.nodes[i].inputs)
+      for (auto it = rename.find(in); it != rename.end(); it = rename.find(in)) in = it->second;
+    kept.push_back(std::move(g.nodes[i]));
   }
   g.nodes = std::move(kept);
-  return !rename.empty();
+  return true;
 }
 
 }  // namespace
 
 bool layout_channels_last(ir::Graph& g) {
-  const bool dropped = drop_zero_pads(g);
+  const bool dropped = simplify_pads(g);
   const size_t n = g.nodes.size();
   FlowIndex flow(g);
   std::vector<Role> role(n, Role::kNone);
