@@ -154,6 +154,31 @@ TEST(PassLayout, ZeroPadFoldsIntoAveragePool) {
   }
 }
 
+TEST(PassLayout, TransposesToAndFromChannelsLastNeedNoReorder) {
+  // ConvNeXt block: conv -> Transpose(0,2,3,1) -> per-channel MatMul ->
+  // Transpose(0,3,1,2) -> Mul by a [C,1,1] constant -> residual Add -> conv.
+  ModelBuilder b(13);
+  b.input("x", DataType::kFloat, {1, 8, 6, 6});
+  conv(b, "x", "a", 8, 8, 3, 1);
+  b.initializer("dw", random_float({8, 1, 3, 3}, 3));
+  b.node("Conv", {"a", "dw"}, {"c"}, {attr("pads", V{1, 1, 1, 1}), attr("group", int64_t{8})});
+  b.node("Transpose", {"c"}, {"t"}, {attr("perm", V{0, 2, 3, 1})});
+  b.initializer("fc", random_float({8, 8}, 5));
+  b.node("MatMul", {"t", "fc"}, {"mm"});
+  b.node("Transpose", {"mm"}, {"back"}, {attr("perm", V{0, 3, 1, 2})});
+  b.initializer("scale", random_float({8, 1, 1}, 6));
+  b.node("Mul", {"scale", "back"}, {"sc"});
+  b.node("Add", {"sc", "a"}, {"r"});
+  conv(b, "r", "y", 8, 8, 1, 7);
+  b.output("y", DataType::kFloat);
+  auto g = optimized_graph(b);
+  EXPECT_EQ(count_ops(*g, "ToChannelsLast", "pier.internal"), 1);  // x only
+  EXPECT_EQ(count_ops(*g, "ToChannelsFirst", "pier.internal"), 1);  // y only
+  EXPECT_EQ(count_ops(*g, "Transpose"), 0);
+  EXPECT_EQ(count_ops(*g, "Alias", "pier.internal"), 1);
+  expect_same_as_unoptimized(b, {Value(random_float({1, 8, 6, 6}, 8))});
+}
+
 TEST(PassLayout, DynamicBatch) {
   auto b = mixed_model(-1);
   for (int64_t n : {1, 3}) expect_same_as_unoptimized(b, {Value(random_float({n, 8, 16, 16}, 22))});
@@ -165,7 +190,7 @@ TEST(PassLayout, PlainReaderGetsReorderedValue) {
   b.input("x", DataType::kFloat, {1, 4, 6, 6});
   conv(b, "x", "a", 4, 8, 3, 1);
   conv(b, "a", "c", 8, 8, 3, 3);
-  b.node("Transpose", {"a"}, {"t"}, {attr("perm", V{0, 2, 3, 1})});
+  b.node("Transpose", {"a"}, {"t"}, {attr("perm", V{0, 1, 3, 2})});
   b.output("c", DataType::kFloat).output("t", DataType::kFloat);
   auto g = optimized_graph(b);
   EXPECT_EQ(count_ops(*g, "ToChannelsFirst", "pier.internal"), 2);

@@ -16,6 +16,10 @@
 //                               that only it reads (its other inputs
 //                               follow b)
 //   Concat on the channel axis -> Concat on the last axis
+//   Transpose to channels-last order of a channels-last value
+//                             -> pier.internal::Alias (the value as it is);
+//                               and a Transpose to channels-first order
+//                               needs no reorder back (ConvNeXt)
 //   element-wise ops (unary activations, Add/Sub/Mul/Div/PRelu, zero Pad):
 //                               unchanged; every operand is either
 //                               channels-last of the same rank or a
@@ -41,7 +45,23 @@ namespace pier::passes {
 
 namespace {
 
-enum class Role { kNone, kConv, kPool, kAffine, kConcat, kUnary, kBinary };
+// kUnwrap: a Transpose to channels-last order ([0, 2, ..., r-1, 1]) of a
+// channels-last value, which is that value's physical tensor as it is.
+enum class Role { kNone, kConv, kPool, kAffine, kConcat, kUnary, kBinary, kUnwrap };
+
+// perm moving axis 1 last ([0, 2, ..., r-1, 1]) or back ([0, r-1, 1, ..., r-2]).
+bool is_perm_to_last(const std::vector<int64_t>& p, int r) {
+  if (static_cast<int>(p.size()) != r || p[0] != 0 || p[r - 1] != 1) return false;
+  for (int i = 1; i + 1 < r; ++i)
+    if (p[i] != i + 1) return false;
+  return true;
+}
+bool is_perm_to_first(const std::vector<int64_t>& p, int r) {
+  if (static_cast<int>(p.size()) != r || p[0] != 0 || p[1] != r - 1) return false;
+  for (int i = 2; i < r; ++i)
+    if (p[i] != i - 1) return false;
+  return true;
+}
 
 bool is_one_of(const std::string& op, std::initializer_list<const char*> ops) {
   return std::any_of(ops.begin(), ops.end(), [&](const char* o) { return op == o; });
@@ -86,13 +106,18 @@ bool bn_affine(const ir::Graph& g, const ir::Node& n) {
 Role classify(const ir::Graph& g, const ir::Node& n) {
   if (n.num_outputs() < 1 || !n.has_output(0) || !n.has_input(0)) return Role::kNone;
   const int r = float_rank(g, n.outputs[0]);
-  if (!rank_ok(r) || float_rank(g, n.inputs[0]) != r) return Role::kNone;
+  if (!rank_ok(r)) return Role::kNone;
   for (int i = 1; i < n.num_outputs(); ++i)
     if (n.has_output(i)) return Role::kNone;
   const std::string& op = n.op_type;
+  // Binary operands are checked one by one (a constant may come first).
+  if (n.domain.empty() && is_one_of(op, {"Add", "Sub", "Mul", "Div", "PRelu"}))
+    return n.num_inputs() == 2 ? Role::kBinary : Role::kNone;
+  if (float_rank(g, n.inputs[0]) != r) return Role::kNone;
   if (is_internal(n, "FusedConv")) return n.attr_int("channels_last", 0) ? Role::kNone : Role::kConv;
   if (!n.domain.empty()) return Role::kNone;
   if (op == "Conv") return Role::kConv;
+  if (op == "Transpose") return is_perm_to_last(n.attr_ints("perm"), r) ? Role::kUnwrap : Role::kNone;
   if (is_one_of(op, {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"})) return Role::kPool;
   if (op == "BatchNormalization") return bn_affine(g, n) ? Role::kAffine : Role::kNone;
   if (op == "Concat") {
@@ -108,7 +133,6 @@ Role classify(const ir::Graph& g, const ir::Node& n) {
     return Role::kUnary;
   }
   if (zero_pad(g, n)) return Role::kUnary;
-  if (is_one_of(op, {"Add", "Sub", "Mul", "Div", "PRelu"}) && n.num_inputs() == 2) return Role::kBinary;
   return Role::kNone;
 }
 
@@ -285,6 +309,16 @@ bool layout_channels_last(ir::Graph& g) {
   std::vector<bool> cl(n, false);
   std::unordered_map<std::string, int> cl_value;  // value produced channels-last -> producer
 
+  // A value made by a Transpose to channels-first order: its input is its
+  // channels-last form, so converting it costs nothing.
+  auto unwrapped = [&](const std::string& v, int r) -> const std::string* {
+    const int p = flow.producer(v);
+    if (p < 0 || !is_onnx(g.nodes[p], "Transpose") || !is_perm_to_first(g.nodes[p].attr_ints("perm"), r) ||
+        float_rank(g, g.nodes[p].inputs[0]) != r)
+      return nullptr;
+    return &g.nodes[p].inputs[0];
+  };
+
   // 1. Which nodes run channels-last (forward over the topological order).
   for (size_t i = 0; i < n; ++i) {
     const ir::Node& node = g.nodes[i];
@@ -299,6 +333,10 @@ bool layout_channels_last(ir::Graph& g) {
         any_cl = true;
         continue;
       }
+      if (unwrapped(in, r)) {  // converts for free
+        any_cl = true;
+        continue;
+      }
       const int ir = known_rank(g, in);
       const bool is_const = constant(g, in) != nullptr;
       if (role[i] == Role::kBinary ? (ir < 0 || ir > r || (!is_const && ir != r)) : ir != r) ok = false;
@@ -306,7 +344,7 @@ bool layout_channels_last(ir::Graph& g) {
     }
     if (ok && any_cl) {
       cl[i] = true;
-      cl_value[node.outputs[0]] = static_cast<int>(i);
+      if (role[i] != Role::kUnwrap) cl_value[node.outputs[0]] = static_cast<int>(i);
     }
   }
 
@@ -349,6 +387,8 @@ bool layout_channels_last(ir::Graph& g) {
     if (const Tensor* t = constant(g, v)) {
       name = names(v + "_nhwc");
       g.initializers[name] = permute_constant(*t, r);
+    } else if (const std::string* t = unwrapped(v, r)) {
+      name = *t;
     } else {
       name = names(v + "_nhwc");
       if (const ValueInfo* vi = g.info(v)) set_info(g, name, permuted_info(*vi));
@@ -369,6 +409,10 @@ bool layout_channels_last(ir::Graph& g) {
       in = it != cl_name.end() ? it->second : convert(in, r);
     }
     const std::string y = node.outputs[0];
+    if (role[i] == Role::kUnwrap) {
+      node = internal_node("Alias", node.name, {node.inputs[0]}, {y});
+      continue;
+    }
     node.outputs[0] = cl_name[y];
     switch (role[i]) {
       case Role::kConv:
@@ -437,6 +481,7 @@ bool layout_channels_last(ir::Graph& g) {
   }
   g.nodes = std::move(out);
   fuse_affine(g);
+  eliminate_dead_code(g);  // Transposes whose channels-last form replaced them
   if (verbose())
     std::fprintf(stderr, "[pier-graph] layout_channels_last: %zu nodes channels-last, %d ToChannelsLast, %d ToChannelsFirst\n",
                  count, to_last, to_first);

@@ -5,6 +5,8 @@
 //     oneDNN reorders (cached per shape); a view without copying when the
 //     spatial size or the channel count is 1 (both layouts then coincide).
 //     Float32 only (the pass converts nothing else).
+//   pier.internal::Alias  the input itself (a channels-last tensor read as
+//     the plain tensor a Transpose to channels-last order would give).
 //   pier.internal::ChannelAffine(X, a, b [, X2, ..., Xk]) channels_last=1
 //     x = X, or the concatenation of X, X2, ..., Xk along channels (the
 //     last axis; the pass folds a Concat read by nothing else);
@@ -123,6 +125,12 @@ class ChannelAffineKernel final : public OpKernel {
   bool relu_ = false;
 };
 
+class AliasKernel final : public OpKernel {
+ public:
+  explicit AliasKernel(const KernelInit&) {}
+  void compute(KernelContext& ctx) const override { ctx.set_output(0, ctx.value(0)); }
+};
+
 KernelFactory reorder(bool to_last) {
   return [to_last](const KernelInit& init) -> std::unique_ptr<OpKernel> {
     return std::make_unique<ReorderKernel>(init, to_last);
@@ -135,6 +143,7 @@ void register_kernels_fused_cnn_layout(KernelRegistry& r) {
   r.add("pier.internal", "ToChannelsLast", 1, kOpenEnded, reorder(true));
   r.add("pier.internal", "ToChannelsFirst", 1, kOpenEnded, reorder(false));
   r.add("pier.internal", "ChannelAffine", 1, kOpenEnded, make_factory<ChannelAffineKernel>());
+  r.add("pier.internal", "Alias", 1, kOpenEnded, make_factory<AliasKernel>());
 }
 
 }  // namespace pier::kernels
