@@ -48,8 +48,20 @@ TEST(PassFoldConvBn, FoldsIntoWeightsAndBias) {
     b.output("y", DataType::kFloat);
     auto g = optimized_graph(b);
     EXPECT_EQ(count_ops(*g, "BatchNormalization"), 0);
+    EXPECT_EQ(g->initializers.count("w"), 0u);  // replaced, not kept twice
     expect_same_as_unoptimized(b, feeds_x());
   }
+}
+
+TEST(PassFoldConvBn, SharedWeightsFoldPerConv) {
+  auto b = conv_base();
+  b.node("Conv", {"x", "w"}, {"c2"}, {attr("pads", V{1, 1, 1, 1})});
+  add_bn(b, "c", "y", 10);
+  add_bn(b, "c2", "y2", 20);
+  b.output("y", DataType::kFloat).output("y2", DataType::kFloat);
+  auto g = optimized_graph(b);
+  EXPECT_EQ(count_ops(*g, "BatchNormalization"), 0);
+  expect_same_as_unoptimized(b, feeds_x());
 }
 
 TEST(PassFoldConvBn, KeepsBnWhenConvOutputIsReadElsewhere) {

@@ -87,6 +87,7 @@ bool fold_conv_bn(ir::Graph& g) {
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (!erase[i]) kept.push_back(std::move(g.nodes[i]));
   g.nodes = std::move(kept);
+  eliminate_dead_code(g);  // the unfolded weights, unless read elsewhere
   return true;
 }
 

@@ -111,7 +111,7 @@ class ConvKernel final : public OpKernel {
     }
     // Accumulate into the residual's own buffer when nothing else reads it.
     const bool reuse = has_sum_ && e->fused && sum_inplace_ && dtype == DataType::kFloat &&
-                       z_unique && !e->dst_out;
+                       z_unique && !e->dst_out && x.numel() > 0;
     Tensor y;
     if (reuse) {
       y = z;
