@@ -362,25 +362,37 @@ class GlobalPoolKernel final : public OpKernel {
       throw Error(ErrorCode::kInvalidArgument, "GlobalMaxPool over an empty spatial extent");
     const float* px = x.data<float>();
     float* py = y.data<float>();
-    // Split channels into blocks so several threads share one image.
-    const int64_t cb = 64, blocks = (C + cb - 1) / cb;
-    parallel_for(ctx.threads(), N * blocks, std::max<int64_t>(1, 4096 / std::max<int64_t>(S, 1)), [&](int64_t b, int64_t e) {
+    // Rows of C channels are reduced into per-task partial rows (the
+    // spatial extent split in up to `threads` chunks), then combined.
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(ctx.threads(), S * C / (int64_t{1} << 16)));
+    std::vector<float> part(static_cast<size_t>(N * chunks * C));
+    const bool is_max = kind_ == Kind::kMax;
+    parallel_for(ctx.threads(), N * chunks, 1, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
-        const int64_t n = t / blocks, c0 = (t % blocks) * cb, c1 = std::min(C, c0 + cb);
-        float* out = py + n * C;
+        const int64_t n = t / chunks, k = t % chunks;
+        const int64_t s0 = S * k / chunks, s1 = S * (k + 1) / chunks;
         const float* in = px + n * S * C;
-        if (kind_ == Kind::kMax) {
-          for (int64_t c = c0; c < c1; ++c) out[c] = in[c];
-          for (int64_t s = 1; s < S; ++s)
-            for (int64_t c = c0; c < c1; ++c) out[c] = std::max(out[c], in[s * C + c]);
+        float* acc = part.data() + t * C;
+        if (is_max) {
+          std::copy(in + s0 * C, in + (s0 + 1) * C, acc);
+          for (int64_t s = s0 + 1; s < s1; ++s)
+            for (int64_t c = 0; c < C; ++c) acc[c] = std::max(acc[c], in[s * C + c]);
         } else {
-          float acc[64] = {};
-          for (int64_t s = 0; s < S; ++s)
-            for (int64_t c = c0; c < c1; ++c) acc[c - c0] += in[s * C + c];
-          for (int64_t c = c0; c < c1; ++c) out[c] = S ? acc[c - c0] / static_cast<float>(S) : 0.f;
+          std::fill(acc, acc + C, 0.f);
+          for (int64_t s = s0; s < s1; ++s)
+            for (int64_t c = 0; c < C; ++c) acc[c] += in[s * C + c];
         }
       }
     });
+    for (int64_t n = 0; n < N; ++n) {
+      float* out = py + n * C;
+      const float* p0 = part.data() + n * chunks * C;
+      std::copy(p0, p0 + C, out);
+      for (int64_t k = 1; k < chunks; ++k)
+        for (int64_t c = 0; c < C; ++c) out[c] = is_max ? std::max(out[c], p0[k * C + c]) : out[c] + p0[k * C + c];
+      if (!is_max)
+        for (int64_t c = 0; c < C; ++c) out[c] = S ? out[c] / static_cast<float>(S) : 0.f;
+    }
   }
 
   template <typename T>
