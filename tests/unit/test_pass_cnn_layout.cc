@@ -179,6 +179,20 @@ TEST(PassLayout, TransposesToAndFromChannelsLastNeedNoReorder) {
   expect_same_as_unoptimized(b, {Value(random_float({1, 8, 6, 6}, 8))});
 }
 
+TEST(PassLayout, GlobalPoolingOfLargeImagesOnTwoThreads) {
+  for (const char* op : {"GlobalAveragePool", "GlobalMaxPool"}) {
+    ModelBuilder b(13);
+    b.input("x", DataType::kFloat, {2, 4, 64, 64});
+    conv(b, "x", "a", 4, 8, 1, 1);
+    conv(b, "a", "c", 8, 32, 1, 3);
+    b.node(op, {"c"}, {"y"});
+    b.output("y", DataType::kFloat);
+    auto g = optimized_graph(b);
+    EXPECT_EQ(count_ops(*g, op, "pier.internal"), 1);
+    expect_same_as_unoptimized(b, {Value(random_float({2, 4, 64, 64}, 5))}, 1e-4, 1e-5, 2);
+  }
+}
+
 TEST(PassLayout, DynamicBatch) {
   auto b = mixed_model(-1);
   for (int64_t n : {1, 3}) expect_same_as_unoptimized(b, {Value(random_float({n, 8, 16, 16}, 22))});
