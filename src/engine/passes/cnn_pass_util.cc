@@ -1,5 +1,6 @@
 #include "passes/cnn_pass_util.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace pier::passes {
@@ -185,6 +186,18 @@ int known_rank(const ir::Graph& g, const std::string& value) {
 void set_info(ir::Graph& g, const std::string& value, ValueInfo like) {
   like.name = value;
   g.value_info[value] = std::move(like);
+}
+
+bool zero_pad(const ir::Graph& g, const ir::Node& n) {
+  if (!is_onnx(n, "Pad")) return false;
+  if (n.since_version < 11) {
+    auto p = n.attr_ints("pads");
+    return std::all_of(p.begin(), p.end(), [](int64_t v) { return v == 0; });
+  }
+  const Tensor* p = n.has_input(1) ? constant(g, n.inputs[1]) : nullptr;
+  if (!p || p->dtype() != DataType::kInt64) return false;
+  const int64_t* d = p->data<int64_t>();
+  return std::all_of(d, d + p->numel(), [](int64_t v) { return v == 0; });
 }
 
 std::vector<double> to_doubles(const Tensor& t) {

@@ -77,6 +77,9 @@ int known_rank(const ir::Graph& g, const std::string& value);
 // Records the type/shape of `value` (copying `like`, renamed).
 void set_info(ir::Graph& g, const std::string& value, ValueInfo like);
 
+// A Pad whose (constant) pads are all zero: an identity.
+bool zero_pad(const ir::Graph& g, const ir::Node& n);
+
 // Float values of a float/double initializer (empty when another type).
 std::vector<double> to_doubles(const Tensor& t);
 // A tensor of `dtype` (float or double) with `shape` holding `v`.

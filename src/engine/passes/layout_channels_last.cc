@@ -74,18 +74,6 @@ int float_rank(const ir::Graph& g, const std::string& v) {
   return known_rank(g, v);
 }
 
-bool zero_pad(const ir::Graph& g, const ir::Node& n) {
-  if (!is_onnx(n, "Pad")) return false;
-  if (n.since_version < 11) {
-    auto p = n.attr_ints("pads");
-    return std::all_of(p.begin(), p.end(), [](int64_t v) { return v == 0; });
-  }
-  const Tensor* p = n.has_input(1) ? constant(g, n.inputs[1]) : nullptr;
-  if (!p || p->dtype() != DataType::kInt64) return false;
-  const int64_t* d = p->data<int64_t>();
-  return std::all_of(d, d + p->numel(), [](int64_t v) { return v == 0; });
-}
-
 bool bn_affine(const ir::Graph& g, const ir::Node& n) {
   if (!is_onnx(n, "BatchNormalization") || n.num_inputs() != 5) return false;
   for (int i = 1; i < n.num_outputs(); ++i)
@@ -232,77 +220,9 @@ void fuse_affine(ir::Graph& g) {
   g.nodes = std::move(kept);
 }
 
-// The pads of a constant-mode Pad with constant pads and a zero (or absent)
-// fill value, begins then ends per axis; empty when not such a Pad.
-std::vector<int64_t> zero_fill_pads(const ir::Graph& g, const ir::Node& n) {
-  if (!is_onnx(n, "Pad") || n.attr_string("mode", "constant") != "constant") return {};
-  if (n.since_version < 11) return n.attr_float("value", 0.f) == 0.f ? n.attr_ints("pads") : std::vector<int64_t>{};
-  if (n.has_input(3)) return {};  // axes
-  const Tensor* p = n.has_input(1) ? constant(g, n.inputs[1]) : nullptr;
-  if (!p || p->dtype() != DataType::kInt64) return {};
-  if (n.has_input(2)) {
-    const Tensor* v = constant(g, n.inputs[2]);
-    if (!v || v->dtype() != DataType::kFloat || v->numel() != 1 || v->data<float>()[0] != 0.f) return {};
-  }
-  return std::vector<int64_t>(p->data<int64_t>(), p->data<int64_t>() + p->numel());
-}
-
-// Drops Pad nodes that pad nothing, and folds a zero Pad of the spatial
-// axes into the AveragePool that alone reads it (torch exports
-// avg_pool(padding=p, count_include_pad=True) that way): the pool then
-// pads by itself, counting the pads, which is what averaging the zeros did.
-bool simplify_pads(ir::Graph& g) {
-  FlowIndex flow(g);
-  std::unordered_map<std::string, std::string> rename;
-  std::vector<bool> erase(g.nodes.size(), false);
-  bool changed = false;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    ir::Node& n = g.nodes[i];
-    if (!is_onnx(n, "Pad") || n.num_outputs() != 1 || flow.escapes(n.outputs[0])) continue;
-    if (zero_pad(g, n)) {
-      rename[n.outputs[0]] = n.inputs[0];
-      erase[i] = changed = true;
-      continue;
-    }
-    const auto pads = zero_fill_pads(g, n);
-    const auto& cons = flow.consumers(n.outputs[0]);
-    const int r = known_rank(g, n.inputs[0]);
-    if (pads.empty() || r < 3 || static_cast<int>(pads.size()) != 2 * r || cons.size() != 1 ||
-        flow.uses(n.outputs[0]) != 1)
-      continue;
-    ir::Node& pool = g.nodes[cons[0]];
-    if (!is_onnx(pool, "AveragePool") || pool.attr_int("ceil_mode", 0) != 0 ||
-        pool.attr_string("auto_pad", "NOTSET") != "NOTSET")
-      continue;
-    auto old = pool.attr_ints("pads");
-    bool ok = pads[0] == 0 && pads[1] == 0 && pads[r] == 0 && pads[r + 1] == 0;
-    for (int64_t v : pads) ok = ok && v >= 0;
-    for (int64_t v : old) ok = ok && v == 0;
-    if (!ok) continue;
-    std::vector<int64_t> merged;
-    for (int k = 0; k < 2; ++k)
-      for (int d = 2; d < r; ++d) merged.push_back(pads[k * r + d]);
-    set_attr(pool, make_attr("pads", merged));
-    set_attr(pool, make_attr("count_include_pad", int64_t{1}));
-    rename[n.outputs[0]] = n.inputs[0];
-    erase[i] = changed = true;
-  }
-  if (!changed) return false;
-  std::vector<ir::Node> kept;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (erase[i]) continue;
-    for (auto& in : g.nodes[i].inputs)
-      for (auto it = rename.find(in); it != rename.end(); it = rename.find(in)) in = it->second;
-    kept.push_back(std::move(g.nodes[i]));
-  }
-  g.nodes = std::move(kept);
-  return true;
-}
-
 }  // namespace
 
 bool layout_channels_last(ir::Graph& g) {
-  const bool dropped = simplify_pads(g);
   const size_t n = g.nodes.size();
   FlowIndex flow(g);
   std::vector<Role> role(n, Role::kNone);
@@ -368,7 +288,7 @@ bool layout_channels_last(ir::Graph& g) {
     }
     count += cl[i];
   }
-  if (count == 0) return dropped;
+  if (count == 0) return false;
 
   // 3. Rewrite: rename channels-last outputs, convert inputs at the edges.
   NameGen names(g);

@@ -58,6 +58,7 @@ void optimize(ir::Graph& g, int level) {
   }
   run("fold_conv_bn", fold_conv_bn);
   run("fuse_conv_activation", fuse_conv_activation);
+  run("fuse_conv_pad", fuse_conv_pad);
   run("layout_channels_last", layout_channels_last);
   run("mark_conv_sum_inplace", mark_conv_sum_inplace);
 }
