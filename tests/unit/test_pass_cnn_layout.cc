@@ -193,6 +193,30 @@ TEST(PassLayout, GlobalPoolingOfLargeImagesOnTwoThreads) {
   }
 }
 
+TEST(PassLayout, MaxPoolVariants) {
+  struct Case {
+    V kernel, strides, pads, dilations;
+    int64_t ceil;
+  };
+  const std::vector<Case> cases{{{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 0},
+                                {{3, 2}, {2, 1}, {0, 1, 2, 0}, {1, 1}, 1},
+                                {{2, 2}, {1, 2}, {1, 0, 0, 1}, {2, 1}, 0},
+                                {{3, 3}, {3, 3}, {0, 0, 0, 0}, {1, 1}, 1}};
+  for (const auto& c : cases) {
+    ModelBuilder b(13);
+    b.input("x", DataType::kFloat, {2, 4, 11, 10});
+    conv(b, "x", "a", 4, 16, 3, 1);
+    b.node("MaxPool", {"a"}, {"p"}, {attr("kernel_shape", c.kernel), attr("strides", c.strides),
+                                     attr("pads", c.pads), attr("dilations", c.dilations), attr("ceil_mode", c.ceil)});
+    conv(b, "p", "y", 16, 8, 1, 3);
+    b.output("y", DataType::kFloat);
+    auto g = optimized_graph(b);
+    EXPECT_EQ(count_ops(*g, "MaxPool", "pier.internal"), 1);
+    expect_same_as_unoptimized(b, {Value(random_float({2, 4, 11, 10}, 4))});
+    expect_same_as_unoptimized(b, {Value(random_float({2, 4, 11, 10}, 4))}, 1e-4, 1e-5, 2);
+  }
+}
+
 TEST(PassLayout, DynamicBatch) {
   auto b = mixed_model(-1);
   for (int64_t n : {1, 3}) expect_same_as_unoptimized(b, {Value(random_float({n, 8, 16, 16}, 22))});
