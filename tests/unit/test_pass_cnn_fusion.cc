@@ -1,5 +1,7 @@
 // fold_conv_bn and fuse_conv_activation: patterns rewritten, same numbers as
 // the unoptimized graph, and the cases that must stay untouched.
+#include <cmath>
+
 #include "kernels/util/dnnl_util.h"
 #include "test_pass_cnn_util.h"
 
@@ -266,6 +268,23 @@ TEST(PostOps, ReferenceMatchesDefinitions) {
   du::apply_post_ops({{PostOp::kRelu, 0.1f, 0}}, v.data(), nullptr, 5, 1);
   EXPECT_FLOAT_EQ(v[0], -0.2f);
   EXPECT_FLOAT_EQ(v[4], 4.f);
+}
+
+TEST(PostOps, SwishIsAccurateOverTheWholeRange) {
+  namespace du = pier::kernels::dnnl_util;
+  std::vector<float> x;
+  for (float t = -120.f; t < 120.f; t += 0.0137f) x.push_back(t);
+  x.push_back(0.f);
+  x.push_back(-0.f);
+  auto v = x;
+  du::apply_post_ops({{du::PostOp::kSwish, 1.f, 0.f}}, v.data(), nullptr, static_cast<int64_t>(v.size()), 2);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double want = x[i] / (1.0 + std::exp(-static_cast<double>(x[i])));
+    ASSERT_NEAR(v[i], want, 1e-6 * std::fabs(want) + 1e-30) << "x = " << x[i];
+  }
+  float nan = std::nanf("");
+  du::apply_post_ops({{du::PostOp::kSwish, 1.f, 0.f}}, &nan, nullptr, 1, 1);
+  EXPECT_TRUE(std::isnan(nan));
 }
 
 }  // namespace

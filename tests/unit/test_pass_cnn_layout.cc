@@ -217,6 +217,24 @@ TEST(PassLayout, MaxPoolVariants) {
   }
 }
 
+TEST(PassLayout, SiluAfterChannelsLastConvs) {
+  // Small outputs take swish after the primitive (odd sizes: vector tails).
+  for (int64_t hw : {5, 12}) {
+    ModelBuilder b(13);
+    b.input("x", DataType::kFloat, {1, 3, hw, hw});
+    conv(b, "x", "a", 3, 24, 3, 1);
+    b.initializer("w2", random_float({24, 1, 3, 3}, 2));
+    b.node("Conv", {"a", "w2"}, {"c"}, {attr("pads", V{1, 1, 1, 1}), attr("group", int64_t{24})});
+    b.node("Sigmoid", {"c"}, {"s"});
+    b.node("Mul", {"c", "s"}, {"y"});
+    b.output("y", DataType::kFloat);
+    auto g = optimized_graph(b);
+    EXPECT_EQ(count_ops(*g, "Mul") + count_ops(*g, "Sigmoid"), 0);
+    expect_same_as_unoptimized(b, {Value(random_float({1, 3, hw, hw}, 3, -4.f, 4.f))});
+    expect_same_as_unoptimized(b, {Value(random_float({1, 3, hw, hw}, 3, -4.f, 4.f))}, 1e-4, 1e-5, 2);
+  }
+}
+
 TEST(PassLayout, DynamicBatch) {
   auto b = mixed_model(-1);
   for (int64_t n : {1, 3}) expect_same_as_unoptimized(b, {Value(random_float({n, 8, 16, 16}, 22))});

@@ -211,8 +211,13 @@ class ConvKernel final : public OpKernel {
       dnnl::memory::desc src, dst;
       bool fused;
     };
-    std::vector<Try> tries{{src_md, dst_md, true}};
-    if (own_layout) tries.push_back({src_any, dst_any, true});
+    // A lone swish runs faster after the convolution while the output still
+    // fits in L2 (EfficientNet-B0: 3x3 dw 32ch 112x112 0.23 -> 0.21 ms,
+    // 1x1 24->144 56x56 0.28 -> 0.23 ms); larger outputs keep it fused.
+    const bool swish_after = channels_last_ && post_.size() == 1 && post_[0].kind == du::PostOp::kSwish &&
+                             du::fast_swish_available() && shape_numel(ys) * 4 <= (int64_t{3} << 20);
+    std::vector<Try> tries{{src_md, dst_md, !swish_after}};
+    if (own_layout) tries.push_back({src_any, dst_any, !swish_after});
     if (!post_.empty()) {
       tries.push_back({src_md, dst_md, false});
       if (own_layout) tries.push_back({src_any, dst_any, false});
