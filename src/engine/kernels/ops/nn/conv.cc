@@ -168,10 +168,10 @@ class ConvKernel final : public OpKernel {
     std::vector<int64_t> key{threads, has_b};
     key.insert(key.end(), xs.begin(), xs.end());
     key.insert(key.end(), ws.begin(), ws.end());
-    return cache_.get(key, [&] { return build(xs, ws, has_b); });
+    return cache_.get(key, [&] { return build(xs, ws, has_b, threads); });
   }
 
-  ConvEntry build(const Shape& xs, const Shape& ws, bool has_b) const {
+  ConvEntry build(const Shape& xs, const Shape& ws, bool has_b, int threads) const {
     validate(xs, ws, nullptr);
     const std::vector<int64_t> in(xs.begin() + 2, xs.end()), k(ws.begin() + 2, ws.end());
     const WindowGeometry g = window_geometry(attrs_, in, k);
@@ -212,10 +212,11 @@ class ConvKernel final : public OpKernel {
       bool fused;
     };
     // A lone swish runs faster after the convolution while the output still
-    // fits in L2 (EfficientNet-B0: 3x3 dw 32ch 112x112 0.23 -> 0.21 ms,
-    // 1x1 24->144 56x56 0.28 -> 0.23 ms); larger outputs keep it fused.
+    // fits in the threads' L2 (EfficientNet-B0: 3x3 dw 32ch 112x112 0.23 ->
+    // 0.21 ms, 1x1 24->144 56x56 0.28 -> 0.23 ms); larger outputs keep it
+    // fused.
     const bool swish_after = channels_last_ && post_.size() == 1 && post_[0].kind == du::PostOp::kSwish &&
-                             du::fast_swish_available() && shape_numel(ys) * 4 <= (int64_t{3} << 20);
+                             du::fast_swish_available() && shape_numel(ys) * 4 <= (int64_t{3} << 20) * threads;
     std::vector<Try> tries{{src_md, dst_md, !swish_after}};
     if (own_layout) tries.push_back({src_any, dst_any, !swish_after});
     if (!post_.empty()) {
