@@ -194,6 +194,7 @@ class PackedWeights {
   Tensor weights_;
   mutable std::mutex mu_;
   mutable std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed_;
+  mutable std::vector<std::shared_ptr<void>> storage_;  // buffers of packed_
 };
 
 // A constant input (initializer) captured at kernel creation, with a float
