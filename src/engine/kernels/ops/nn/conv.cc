@@ -97,8 +97,9 @@ class ConvKernel final : public OpKernel {
     if (has_b) b = b_.matches(ctx.input(2)) && b_.f32.defined() ? b_.f32 : du::as_float(ctx.input(2));
     validate(xs, w.shape(), has_b ? &b : nullptr);
 
-    du::ThreadScope ts(ctx.threads());
-    auto e = entry(xs, w.shape(), has_b, ctx.threads());
+    const int threads = team_size(xs, w.shape(), ctx.threads());
+    du::ThreadScope ts(threads);
+    auto e = entry(xs, w.shape(), has_b, threads);
     const Shape ys = channels_last_ ? du::to_channels_last(e->out_shape) : e->out_shape;
     Tensor z;  // the residual of a sum post-op, in Pier's layout
     const bool z_unique = has_sum_ && ctx.input(3).unique();  // before z shares it
@@ -125,7 +126,7 @@ class ConvKernel final : public OpKernel {
         if (has_b) add_bias(y, b);
         if (!post_.empty()) du::apply_post_ops(post_, y.data<float>(), has_sum_ ? z.data<float>() : nullptr, y.numel(), 1);
       } else {
-        execute(*e, x, w, w_is_const, has_b ? &b : nullptr, has_sum_ ? &z : nullptr, reuse, y, ctx.threads());
+        execute(*e, x, w, w_is_const, has_b ? &b : nullptr, has_sum_ ? &z : nullptr, reuse, y, threads);
       }
     }
     if (dtype != DataType::kFloat) ctx.allocate(0, dtype, ys) = du::from_float(y, dtype);
@@ -162,6 +163,18 @@ class ConvKernel final : public OpKernel {
     if (b && (b->rank() != 1 || b->dim(0) != ws[0]))
       throw Error(ErrorCode::kInvalidArgument, "Conv bias must be 1-D of size " + std::to_string(ws[0]) + ", got " +
                                                    shape_str(b->shape()));
+  }
+
+  // Threads to run on: one for convolutions too small to repay waking a
+  // team (EfficientNet's squeeze-excitation 1x1 convs on 1x1 images take
+  // ~5 us alone and ~11 us on two threads).
+  int team_size(const Shape& xs, const Shape& ws, int threads) const {
+    if (threads <= 1 || xs.size() < 3 || ws.size() != xs.size()) return threads;
+    int64_t macs = xs[0] * ws[0] * ws[1];  // N * Cout * Cin/group
+    for (size_t i = 2; i < ws.size(); ++i) macs *= ws[i];
+    const auto& st = attrs_.strides;
+    for (size_t i = 2; i < xs.size(); ++i) macs *= xs[i] / (i - 2 < st.size() ? std::max<int64_t>(st[i - 2], 1) : 1);
+    return macs < (int64_t{1} << 19) ? 1 : threads;
   }
 
   std::shared_ptr<const ConvEntry> entry(const Shape& xs, const Shape& ws, bool has_b, int threads) const {
