@@ -138,14 +138,15 @@ TEST(MemoryRun, NoAllocationWhenShapesRepeat) {
     EXPECT_EQ(m.plans, 1u);
     EXPECT_GT(m.arena_bytes, 0u);
     EXPECT_GT(m.peak_bytes, 0u);
-    // Same numbers as the unplanned, unoptimized path.
+    // Same numbers as the unplanned, unoptimized path (fused convolutions may
+    // round differently).
     SessionOptions o;
     o.threads = threads;
     o.optimization_level = 0;
     auto ref = Session::load_from_memory(cnn_model().bytes(), o);
     auto want = ref->run({Value(x)});
-    EXPECT_TRUE(tensors_near(out[0].tensor(), want[0].tensor(), 1e-5, 1e-6));
-    EXPECT_TRUE(tensors_near(out[1].tensor(), want[1].tensor(), 1e-5, 1e-6));
+    EXPECT_TRUE(tensors_near(out[0].tensor(), want[0].tensor(), 1e-4, 1e-5));
+    EXPECT_TRUE(tensors_near(out[1].tensor(), want[1].tensor(), 1e-4, 1e-5));
   }
 }
 

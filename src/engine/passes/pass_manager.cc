@@ -62,13 +62,20 @@ void optimize(ir::Graph& g, int level) {
     changed |= run("infer_shapes", infer_shapes);
     if (!changed) break;
   }
-  // Transformer fusions (each to completion in one call), then cleanup.
+  // Transformer fusions (each to completion in one call).
   run("fuse_layernorm", fuse_layernorm);
   run("fuse_gelu", fuse_gelu);
   run("fuse_attention", fuse_attention);
   run("fuse_matmul_add", fuse_matmul_add);
   run("fuse_matmul_activation", fuse_matmul_activation);
+  // Convolution fusions, then the channels-last layout over conv regions.
+  run("fold_conv_bn", fold_conv_bn);
+  run("fuse_conv_activation", fuse_conv_activation);
+  run("fuse_conv_pad", fuse_conv_pad);
+  run("layout_channels_last", layout_channels_last);
   run("eliminate_dead_code", eliminate_dead_code);
+  // Last: decides in-place accumulation from the final consumers.
+  run("mark_conv_sum_inplace", mark_conv_sum_inplace);
 }
 
 }  // namespace pier::passes

@@ -21,6 +21,12 @@ bool fuse_gelu(ir::Graph& g);
 bool fuse_matmul_add(ir::Graph& g);
 bool fuse_attention(ir::Graph& g);
 bool fuse_matmul_activation(ir::Graph& g);
+// Convolution passes (cnn_pass_util.h describes the internal ops).
+bool fold_conv_bn(ir::Graph& g);
+bool fuse_conv_activation(ir::Graph& g);
+bool fuse_conv_pad(ir::Graph& g);
+bool layout_channels_last(ir::Graph& g);
+bool mark_conv_sum_inplace(ir::Graph& g);
 
 void optimize(ir::Graph& g, int level);
 

@@ -140,6 +140,21 @@ bool prefer_blocked_conv(int64_t icg, int64_t ocg, int64_t group, const std::vec
   return true;
 }
 
+bool prefer_winograd_conv(int64_t ic, int64_t oc, int64_t group, const std::vector<int64_t>& kernel,
+                          const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
+                          const std::vector<int64_t>& out) {
+  static const int forced = [] {
+    const char* e = std::getenv("PIER_CONV_WINOGRAD");
+    return e && *e ? std::atoi(e) : -1;
+  }();
+  if (forced == 0) return false;
+  if (group != 1 || kernel.size() != 2 || kernel[0] != 3 || kernel[1] != 3) return false;
+  for (size_t i = 0; i < 2; ++i)
+    if (strides[i] != 1 || dilations[i] != 1) return false;
+  if (ic % 16 != 0 || oc % 16 != 0) return false;
+  return forced == 1 || out[0] * out[1] >= 28 * 28;
+}
+
 int64_t checked_numel(const Shape& s, const char* what) {
   constexpr int64_t kLimit = int64_t{1} << 40;
   int64_t n = 1;

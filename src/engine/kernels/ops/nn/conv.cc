@@ -1,12 +1,21 @@
 // Conv (1-D/2-D/3-D, groups incl. depthwise, dilations, strides, pads,
-// auto_pad, optional bias) on oneDNN's convolution_forward.
+// auto_pad, optional bias) on oneDNN's convolution_forward, and the
+// internal pier.internal::FusedConv made by the convolution passes:
+//   - post_ops/post_alpha/post_beta: activations and a residual sum (input
+//     3) run as oneDNN post-ops (see passes/fuse_conv_activation.cc);
+//   - channels_last=1: input, residual and output are channels-last
+//     tensors ([N, spatial..., C], see passes/layout_channels_last.cc),
+//     convolved in that layout with no reorder;
+//   - sum_inplace=1: nothing reads the residual afterwards, so when its
+//     buffer is not shared the output accumulates into it.
 //
 // One primitive per input shape (and thread count), cached. Constant
 // weights are reordered once into the layout the primitive prefers.
-// Activations cross op boundaries in plain NCHW; inside, the kernel lets
-// oneDNN pick its layout (format_tag::any, blocked nChw16c on AVX-512) and
-// reorders in and out when that is faster than convolving the plain layout
-// (see choose_layout()).
+// Plain NCHW activations are reordered in and out of oneDNN's preferred
+// layout when that is faster than convolving the plain layout (see
+// prefer_blocked_conv()). A post-op chain a primitive cannot take is
+// applied after the convolution instead.
+#include <cstring>
 #include <optional>
 
 #include "kernels/kernel.h"
@@ -24,16 +33,26 @@ namespace du = dnnl_util;
 struct ConvEntry {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward prim;
-  Shape out_shape;
-  dnnl::memory::desc src_plain, dst_plain, w_plain;
+  Shape out_shape;                                    // logical [N, C, spatial...]
+  dnnl::memory::desc src_user, dst_user, w_plain;     // layouts of Pier's tensors
   std::optional<du::Reorder> src_in, dst_out, w_in;  // set when layouts differ
+  std::optional<du::Reorder> sum_in;                 // residual into dst (sum post-op)
+  bool fused = true;  // post-ops run inside the primitive
 };
 
 class ConvKernel final : public OpKernel {
  public:
-  explicit ConvKernel(const KernelInit& init) : attrs_(WindowAttrs::parse(init.node)) {
+  ConvKernel(const KernelInit& init, bool internal) : attrs_(WindowAttrs::parse(init.node)) {
     group_ = init.node.attr_int("group", 1);
     if (group_ < 1) throw Error(ErrorCode::kInvalidModel, "group must be positive");
+    if (internal) {
+      post_ = du::parse_post_ops(init.node);
+      channels_last_ = init.node.attr_int("channels_last", 0) != 0;
+      sum_inplace_ = init.node.attr_int("sum_inplace", 0) != 0;
+      has_sum_ = du::has_sum(post_);
+      if (has_sum_ && !init.node.has_input(3))
+        throw Error(ErrorCode::kInvalidModel, "FusedConv with a sum post-op needs input 3");
+    }
     w_ = du::ConstantInput(init.constant_input(1));
     b_ = du::ConstantInput(init.constant_input(2));
     if (w_.f32.defined() && w_.f32.rank() >= 3) {
@@ -41,14 +60,15 @@ class ConvKernel final : public OpKernel {
       // Build the primitive and pack the weights now when the input shape
       // is fully known.
       const ValueInfo* xi = init.input_info(0);
-      if (xi && xi->has_shape && !xi->dims.empty()) {
+      if (xi && xi->has_shape && xi->dims.size() >= 3) {
         bool known = true;
         for (int64_t d : xi->dims) known = known && d >= 0;
         if (known) {
           try {
             const int threads = du::resolve_threads(init.options.threads);
             du::ThreadScope ts(threads);
-            auto e = entry(xi->dims, w_.f32.shape(), init.node.has_input(2), threads);
+            const Shape xs = channels_last_ ? du::from_channels_last(xi->dims) : Shape(xi->dims);
+            auto e = entry(xs, w_.f32.shape(), init.node.has_input(2), threads);
             packed_.get(e->pd.weights_desc());
           } catch (const Error&) {
             // Bad shapes are reported when the node runs.
@@ -66,26 +86,50 @@ class ConvKernel final : public OpKernel {
       unsupported_type(dtype, "Conv");
     if (ctx.input(1).dtype() != dtype || (ctx.has_input(2) && ctx.input(2).dtype() != dtype))
       throw Error(ErrorCode::kInvalidArgument, "Conv inputs must all have the input's type");
+    if (channels_last_ && (x_in.rank() < 3 || x_in.rank() > 5))
+      throw Error(ErrorCode::kInvalidArgument, "channels-last Conv input must be 3-D to 5-D");
     const Tensor x = du::as_float(x_in);
+    const Shape xs = channels_last_ ? du::from_channels_last(x.shape()) : x.shape();
     const bool w_is_const = packed_.has_source() && w_.matches(ctx.input(1));
     const Tensor w = w_is_const ? w_.f32 : du::as_float(ctx.input(1));
     const bool has_b = ctx.has_input(2);
     Tensor b;
     if (has_b) b = b_.matches(ctx.input(2)) && b_.f32.defined() ? b_.f32 : du::as_float(ctx.input(2));
-    validate(x.shape(), w.shape(), has_b ? &b : nullptr);
+    validate(xs, w.shape(), has_b ? &b : nullptr);
 
-    du::ThreadScope ts(ctx.threads());
-    auto e = entry(x.shape(), w.shape(), has_b, ctx.threads());
-    Tensor y = dtype == DataType::kFloat ? ctx.allocate(0, dtype, e->out_shape) : Tensor(DataType::kFloat, e->out_shape);
+    const int threads = team_size(xs, w.shape(), ctx.threads());
+    du::ThreadScope ts(threads);
+    auto e = entry(xs, w.shape(), has_b, threads);
+    const Shape ys = channels_last_ ? du::to_channels_last(e->out_shape) : e->out_shape;
+    Tensor z;  // the residual of a sum post-op, in Pier's layout
+    const bool z_unique = has_sum_ && ctx.input(3).unique();  // before z shares it
+    if (has_sum_) {
+      const Tensor& zi = ctx.input(3);
+      if (zi.dtype() != dtype || zi.shape() != ys)
+        throw Error(ErrorCode::kInvalidArgument, "FusedConv residual " + shape_str(zi.shape()) +
+                                                     " does not match the output " + shape_str(ys));
+      z = du::as_float(zi);
+    }
+    // Accumulate into the residual's own buffer when nothing else reads it.
+    const bool reuse = has_sum_ && e->fused && sum_inplace_ && dtype == DataType::kFloat &&
+                       z_unique && !e->dst_out && x.numel() > 0;
+    Tensor y;
+    if (reuse) {
+      y = z;
+      ctx.set_output(0, y);
+    } else {
+      y = dtype == DataType::kFloat ? ctx.allocate(0, dtype, ys) : Tensor(DataType::kFloat, ys);
+    }
     if (y.numel() > 0) {
       if (x.numel() == 0) {
         std::fill_n(static_cast<float*>(y.raw()), y.numel(), 0.f);
         if (has_b) add_bias(y, b);
+        if (!post_.empty()) du::apply_post_ops(post_, y.data<float>(), has_sum_ ? z.data<float>() : nullptr, y.numel(), 1);
       } else {
-        execute(*e, x, w, w_is_const, has_b ? &b : nullptr, y);
+        execute(*e, x, w, w_is_const, has_b ? &b : nullptr, has_sum_ ? &z : nullptr, reuse, y, threads);
       }
     }
-    if (dtype != DataType::kFloat) ctx.allocate(0, dtype, e->out_shape) = du::from_float(y, dtype);
+    if (dtype != DataType::kFloat) ctx.allocate(0, dtype, ys) = du::from_float(y, dtype);
   }
 
  private:
@@ -121,14 +165,26 @@ class ConvKernel final : public OpKernel {
                                                    shape_str(b->shape()));
   }
 
+  // Threads to run on: one for convolutions too small to repay waking a
+  // team (EfficientNet's squeeze-excitation 1x1 convs on 1x1 images take
+  // ~5 us alone and ~11 us on two threads).
+  int team_size(const Shape& xs, const Shape& ws, int threads) const {
+    if (threads <= 1 || xs.size() < 3 || ws.size() != xs.size()) return threads;
+    int64_t macs = xs[0] * ws[0] * ws[1];  // N * Cout * Cin/group
+    for (size_t i = 2; i < ws.size(); ++i) macs *= ws[i];
+    const auto& st = attrs_.strides;
+    for (size_t i = 2; i < xs.size(); ++i) macs *= xs[i] / (i - 2 < st.size() ? std::max<int64_t>(st[i - 2], 1) : 1);
+    return macs < (int64_t{1} << 19) ? 1 : threads;
+  }
+
   std::shared_ptr<const ConvEntry> entry(const Shape& xs, const Shape& ws, bool has_b, int threads) const {
     std::vector<int64_t> key{threads, has_b};
     key.insert(key.end(), xs.begin(), xs.end());
     key.insert(key.end(), ws.begin(), ws.end());
-    return cache_.get(key, [&] { return build(xs, ws, has_b); });
+    return cache_.get(key, [&] { return build(xs, ws, has_b, threads); });
   }
 
-  ConvEntry build(const Shape& xs, const Shape& ws, bool has_b) const {
+  ConvEntry build(const Shape& xs, const Shape& ws, bool has_b, int threads) const {
     validate(xs, ws, nullptr);
     const std::vector<int64_t> in(xs.begin() + 2, xs.end()), k(ws.begin() + 2, ws.end());
     const WindowGeometry g = window_geometry(attrs_, in, k);
@@ -137,35 +193,92 @@ class ConvKernel final : public OpKernel {
     checked_numel(ys, "Conv output");
     ConvEntry e;
     e.out_shape = ys;
-    e.src_plain = du::plain_md(xs, du::dt::f32);
-    e.dst_plain = du::plain_md(ys, du::dt::f32);
+    e.src_user = channels_last_ ? du::channels_last_md(xs, du::dt::f32) : du::plain_md(xs, du::dt::f32);
+    e.dst_user = channels_last_ ? du::channels_last_md(ys, du::dt::f32) : du::plain_md(ys, du::dt::f32);
     e.w_plain = w_md(ws);
-    const bool blocked = prefer_blocked_conv(ws[1], ws[0] / group_, group_, k, g.strides, g.out);
     const auto any = du::tag::any;
-    const auto src_md = blocked ? dnnl::memory::desc(du::to_dims(xs), du::dt::f32, any) : e.src_plain;
-    const auto dst_md = blocked ? dnnl::memory::desc(du::to_dims(ys), du::dt::f32, any) : e.dst_plain;
+    const auto src_any = dnnl::memory::desc(du::to_dims(xs), du::dt::f32, any);
+    const auto dst_any = dnnl::memory::desc(du::to_dims(ys), du::dt::f32, any);
     const auto w_any = dnnl::memory::desc(e.w_plain.dims(), du::dt::f32, any);
     const auto b_md = has_b ? du::plain_md(du::dims{ws[0]}, du::dt::f32) : dnnl::memory::desc();
     du::dims dil(g.dilations.size());
     for (size_t i = 0; i < dil.size(); ++i) dil[i] = g.dilations[i] - 1;  // oneDNN counts gaps
-    e.pd = du::create_pd("Conv", [&] {
-      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+    auto make = [&](const dnnl::memory::desc& src_md, const dnnl::memory::desc& dst_md, bool fused,
+                    dnnl::algorithm alg = dnnl::algorithm::convolution_direct) {
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, alg,
                                         src_md, w_any, b_md, dst_md, du::dims(g.strides.begin(), g.strides.end()),
                                         dil, du::dims(g.pad_begin.begin(), g.pad_begin.end()),
                                         du::dims(g.pad_end.begin(), g.pad_end.end()));
-      return dnnl::convolution_forward::primitive_desc(d, du::attr(), du::engine());
-    });
+      dnnl::primitive_attr a = du::attr();
+      if (fused && !post_.empty()) a.set_post_ops(du::to_dnnl(post_));
+      return dnnl::convolution_forward::primitive_desc(d, a, du::engine());
+    };
+    // Channels-last tensors go to oneDNN as they are; plain ones are
+    // reordered to oneDNN's choice where that pays (prefer_blocked_conv).
+    const bool own_layout = channels_last_ || !prefer_blocked_conv(ws[1], ws[0] / group_, group_, k, g.strides, g.out);
+    const auto src_md = own_layout ? e.src_user : src_any;
+    const auto dst_md = own_layout ? e.dst_user : dst_any;
+    // Fall back to oneDNN's layout, then to post-ops applied afterwards,
+    // when a primitive cannot take the combination.
+    struct Try {
+      dnnl::memory::desc src, dst;
+      bool fused;
+    };
+    // A lone swish runs faster after the convolution while the output still
+    // fits in the threads' L2 (EfficientNet-B0: 3x3 dw 32ch 112x112 0.23 ->
+    // 0.21 ms, 1x1 24->144 56x56 0.28 -> 0.23 ms); larger outputs keep it
+    // fused.
+    const bool swish_after = channels_last_ && post_.size() == 1 && post_[0].kind == du::PostOp::kSwish &&
+                             du::fast_swish_available() && shape_numel(ys) * 4 <= (int64_t{3} << 20) * threads;
+    std::vector<Try> tries{{src_md, dst_md, !swish_after}};
+    if (own_layout) tries.push_back({src_any, dst_any, !swish_after});
+    if (!post_.empty()) {
+      tries.push_back({src_md, dst_md, false});
+      if (own_layout) tries.push_back({src_any, dst_any, false});
+    }
+    if (channels_last_ && prefer_winograd_conv(ws[1], ws[0], group_, k, g.strides, g.dilations, g.out)) {
+      try {
+        e.pd = make(src_any, dst_any, true, dnnl::algorithm::convolution_winograd);
+        tries.clear();
+      } catch (const dnnl::error&) {
+      }
+    }
+    if (tries.empty()) e.fused = true;
+    for (size_t i = 0; i < tries.size(); ++i) {
+      const Try& t = tries[i];
+      if (i + 1 == tries.size()) {
+        e.pd = du::create_pd("Conv", [&] { return make(t.src, t.dst, t.fused); });
+      } else {
+        try {
+          e.pd = make(t.src, t.dst, t.fused);
+        } catch (const dnnl::error&) {
+          continue;
+        }
+      }
+      e.fused = t.fused || post_.empty();
+      // GEMM-based convolution applies post-ops slowly (relu on 64->256
+      // 56x56: +0.4 ms); the reference loop afterwards is cheaper.
+      if (e.fused && !post_.empty() && std::string(e.pd.impl_info_str()).find("gemm") != std::string::npos) {
+        try {
+          e.pd = make(t.src, t.dst, false);
+          e.fused = false;
+        } catch (const dnnl::error&) {
+        }
+      }
+      break;
+    }
     e.prim = dnnl::convolution_forward(e.pd);
-    if (e.pd.src_desc() != e.src_plain) e.src_in.emplace(e.src_plain, e.pd.src_desc());
-    if (e.pd.dst_desc() != e.dst_plain) e.dst_out.emplace(e.pd.dst_desc(), e.dst_plain);
+    if (e.pd.src_desc() != e.src_user) e.src_in.emplace(e.src_user, e.pd.src_desc());
+    if (e.pd.dst_desc() != e.dst_user) e.dst_out.emplace(e.pd.dst_desc(), e.dst_user);
     if (e.pd.weights_desc() != e.w_plain) e.w_in.emplace(e.w_plain, e.pd.weights_desc());
+    if (e.dst_out && e.fused && has_sum_) e.sum_in.emplace(e.dst_user, e.pd.dst_desc());
     return e;
   }
 
   void execute(const ConvEntry& e, const Tensor& x, const Tensor& w, bool w_is_const, const Tensor* b,
-               Tensor& y) const {
+               const Tensor* z, bool prefilled, Tensor& y, int threads) const {
     du::TempBuffer src_buf, dst_buf, w_buf;
-    dnnl::memory src = du::wrap(e.src_plain, x.raw());
+    dnnl::memory src = du::wrap(e.src_user, x.raw());
     if (e.src_in) {
       dnnl::memory blocked = du::temp_memory(e.pd.src_desc(), src_buf);
       (*e.src_in)(src, blocked);
@@ -182,18 +295,29 @@ class ConvKernel final : public OpKernel {
         wm = packed;
       }
     }
-    dnnl::memory dst_plain = du::wrap(e.dst_plain, y.raw());
-    dnnl::memory dst = e.dst_out ? du::temp_memory(e.pd.dst_desc(), dst_buf) : dst_plain;
+    dnnl::memory dst_user = du::wrap(e.dst_user, y.raw());
+    dnnl::memory dst = e.dst_out ? du::temp_memory(e.pd.dst_desc(), dst_buf) : dst_user;
+    if (z && e.fused) {
+      // The sum post-op adds the destination's prior contents.
+      if (e.sum_in) (*e.sum_in)(du::wrap(e.dst_user, z->raw()), dst);
+      else if (!prefilled) std::memcpy(y.raw(), z->raw(), y.nbytes());
+    }
     du::Args args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dst}};
     if (b) args.emplace(DNNL_ARG_BIAS, du::wrap(e.pd.bias_desc(), b->raw()));
     du::run(e.prim, e.pd, std::move(args));
-    if (e.dst_out) (*e.dst_out)(dst, dst_plain);
+    if (e.dst_out) (*e.dst_out)(dst, dst_user);
+    if (!e.fused) du::apply_post_ops(post_, y.data<float>(), z ? z->data<float>() : nullptr, y.numel(), threads);
   }
 
-  static void add_bias(Tensor& y, const Tensor& b) {
+  void add_bias(Tensor& y, const Tensor& b) const {
     float* p = static_cast<float*>(y.raw());
     const float* pb = static_cast<const float*>(b.raw());
-    const int64_t n = y.dim(0), c = y.dim(1), inner = y.numel() / std::max<int64_t>(1, n * c);
+    const int64_t c = b.numel();
+    if (channels_last_) {
+      for (int64_t i = 0; i < y.numel(); ++i) p[i] += pb[i % c];
+      return;
+    }
+    const int64_t n = y.dim(0), inner = y.numel() / std::max<int64_t>(1, n * c);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < c; ++j)
         for (int64_t k = 0; k < inner; ++k) p[(i * c + j) * inner + k] += pb[j];
@@ -201,16 +325,25 @@ class ConvKernel final : public OpKernel {
 
   WindowAttrs attrs_;
   int64_t group_ = 1;
+  std::vector<du::PostOp> post_;
+  bool channels_last_ = false, sum_inplace_ = false, has_sum_ = false;
   du::ConstantInput w_, b_;
   du::PackedWeights packed_;
   du::PrimitiveCache<ConvEntry> cache_;
 };
 
+KernelFactory conv_factory(bool internal) {
+  return [internal](const KernelInit& init) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<ConvKernel>(init, internal);
+  };
+}
+
 }  // namespace
 
 void register_kernels_nn_conv(KernelRegistry& r) {
-  r.add("", "Conv", 1, 10, make_factory<ConvKernel>());
-  r.add("", "Conv", 11, kOpenEnded, make_factory<ConvKernel>());
+  r.add("", "Conv", 1, 10, conv_factory(false));
+  r.add("", "Conv", 11, kOpenEnded, conv_factory(false));
+  r.add("pier.internal", "FusedConv", 1, kOpenEnded, conv_factory(true));
 }
 
 }  // namespace pier::kernels

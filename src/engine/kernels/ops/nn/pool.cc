@@ -7,6 +7,11 @@
 // cannot express: MaxPool's Indices output, LpPool, and average pooling
 // that counts padding when ceil_mode extends windows past the pads (ONNX
 // counts only the real pads there; oneDNN counts the whole kernel).
+//
+// pier.internal::{MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool}
+// with channels_last=1 (made by passes/layout_channels_last.cc) take and
+// give float channels-last tensors ([N, spatial..., C]); oneDNN pools them
+// in that layout, the direct loop on a plain copy.
 #include <cmath>
 #include <limits>
 
@@ -117,6 +122,7 @@ class PoolKernel final : public OpKernel {
  public:
   PoolKernel(const KernelInit& init, Kind kind) : kind_(kind), attrs_(WindowAttrs::parse(init.node)) {
     if (attrs_.kernel.empty()) throw Error(ErrorCode::kInvalidModel, "pooling requires kernel_shape");
+    channels_last_ = init.node.domain == "pier.internal" && init.node.attr_int("channels_last", 0) != 0;
     count_include_pad_ = init.node.attr_int("count_include_pad", 0) != 0;
     storage_order_ = init.node.attr_int("storage_order", 0);
     if (storage_order_ != 0 && storage_order_ != 1)
@@ -137,12 +143,13 @@ class PoolKernel final : public OpKernel {
       const DataType t = xi->dtype == DataType::kInt8 || xi->dtype == DataType::kUInt8 ? xi->dtype : DataType::kFloat;
       if (known && (kind == Kind::kMax || t == DataType::kFloat)) {
         try {
-          const std::vector<int64_t> in(xi->dims.begin() + 2, xi->dims.end());
+          const Shape xs = channels_last_ ? du::from_channels_last(xi->dims) : Shape(xi->dims);
+          const std::vector<int64_t> in(xs.begin() + 2, xs.end());
           const WindowGeometry g = window_geometry(attrs_, in, attrs_.kernel);
           if (!needs_direct(g, in)) {
             const int threads = du::resolve_threads(init.options.threads);
             du::ThreadScope ts(threads);
-            entry(xi->dims, t, g, threads);
+            entry(xs, t, g, threads);
           }
         } catch (const Error&) {
         }
@@ -155,6 +162,10 @@ class PoolKernel final : public OpKernel {
     if (x.rank() < 3 || x.rank() > 5)
       throw Error(ErrorCode::kInvalidArgument, "pooling input must be 3-D to 5-D (N, C, spatial...), got " +
                                                    shape_str(x.shape()));
+    if (channels_last_) {
+      compute_channels_last(ctx, x);
+      return;
+    }
     const DataType dtype = x.dtype();
     const bool int8 = dtype == DataType::kInt8 || dtype == DataType::kUInt8;
     if (int8 ? kind_ != Kind::kMax
@@ -197,6 +208,63 @@ class PoolKernel final : public OpKernel {
     return false;
   }
 
+  // Channels-last float input: oneDNN pools in place of layout; the direct
+  // loop runs on a plain copy.
+  void compute_channels_last(KernelContext& ctx, const Tensor& x) const {
+    if (x.dtype() != DataType::kFloat) unsupported_type(x.dtype(), "channels-last pooling");
+    const Shape xs = du::from_channels_last(x.shape());
+    const std::vector<int64_t> in(xs.begin() + 2, xs.end());
+    const WindowGeometry g = window_geometry(attrs_, in, attrs_.kernel);
+    Shape ys{xs[0], xs[1]};
+    ys.insert(ys.end(), g.out.begin(), g.out.end());
+    checked_numel(ys, "pooling output");
+    Tensor& y = ctx.allocate(0, DataType::kFloat, du::to_channels_last(ys));
+    if (y.numel() == 0) return;
+    du::ThreadScope ts(ctx.threads());
+    if (needs_direct(g, in)) {
+      Tensor xp(DataType::kFloat, xs), yp(DataType::kFloat, ys);
+      du::reorder(du::wrap(du::channels_last_md(xs, du::dt::f32), x.raw()), du::wrap(du::plain_md(xs, du::dt::f32), xp.raw()));
+      run_direct(ctx, xp, g, in, yp, nullptr);
+      du::reorder(du::wrap(du::plain_md(ys, du::dt::f32), yp.raw()), du::wrap(du::channels_last_md(ys, du::dt::f32), y.raw()));
+      return;
+    }
+    if (kind_ == Kind::kMax && in.size() == 2) {
+      max_pool_2d_channels_last(ctx, x.data<float>(), y.data<float>(), xs, g);
+      return;
+    }
+    auto e = entry(xs, DataType::kFloat, g, ctx.threads());
+    du::run(e->prim, e->pd,
+            {{DNNL_ARG_SRC, du::wrap(e->pd.src_desc(), x.raw())}, {DNNL_ARG_DST, du::wrap(e->pd.dst_desc(), y.raw())}});
+  }
+
+  // 2-D max pooling of [N, H, W, C]: each output pixel is the running max
+  // of its window's C-vectors (contiguous, vectorized); padding never wins.
+  // 0.2 vs 0.3 ms for oneDNN's nhwc pooling on ResNet-50's 3x3/2 pool.
+  static void max_pool_2d_channels_last(KernelContext& ctx, const float* x, float* y, const Shape& xs,
+                                        const WindowGeometry& g) {
+    const int64_t N = xs[0], C = xs[1], IH = xs[2], IW = xs[3], OH = g.out[0], OW = g.out[1];
+    parallel_for(ctx.threads(), N * OH, std::max<int64_t>(1, 8192 / std::max<int64_t>(OW * C, 1)),
+                 [&](int64_t b, int64_t e) {
+                   for (int64_t row = b; row < e; ++row) {
+                     const int64_t n = row / OH, oh = row % OH;
+                     for (int64_t ow = 0; ow < OW; ++ow) {
+                       float* out = y + (row * OW + ow) * C;
+                       std::fill(out, out + C, std::numeric_limits<float>::lowest());
+                       for (int64_t kh = 0; kh < g.kernel[0]; ++kh) {
+                         const int64_t ih = oh * g.strides[0] - g.pad_begin[0] + kh * g.dilations[0];
+                         if (ih < 0 || ih >= IH) continue;
+                         for (int64_t kw = 0; kw < g.kernel[1]; ++kw) {
+                           const int64_t iw = ow * g.strides[1] - g.pad_begin[1] + kw * g.dilations[1];
+                           if (iw < 0 || iw >= IW) continue;
+                           const float* in = x + ((n * IH + ih) * IW + iw) * C;
+                           for (int64_t c = 0; c < C; ++c) out[c] = std::max(out[c], in[c]);
+                         }
+                       }
+                     }
+                   }
+                 });
+  }
+
   std::shared_ptr<const PoolEntry> entry(const Shape& xs, DataType t, const WindowGeometry& g, int threads) const {
     std::vector<int64_t> key{threads, static_cast<int64_t>(t)};
     key.insert(key.end(), xs.begin(), xs.end());
@@ -223,8 +291,10 @@ class PoolKernel final : public OpKernel {
     const auto dt = du::to_dnnl(t);
     PoolEntry e;
     e.pd = du::create_pd("pooling", [&] {
-      dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, du::plain_md(xs, dt),
-                                       du::plain_md(ys, dt), du::dims(g.strides.begin(), g.strides.end()),
+      const auto src = channels_last_ ? du::channels_last_md(xs, dt) : du::plain_md(xs, dt);
+      const auto dst = channels_last_ ? du::channels_last_md(ys, dt) : du::plain_md(ys, dt);
+      dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, dst,
+                                       du::dims(g.strides.begin(), g.strides.end()),
                                        du::dims(g.kernel.begin(), g.kernel.end()), dil, pl, pr);
       return dnnl::pooling_v2_forward::primitive_desc(d, du::attr(), du::engine());
     });
@@ -257,6 +327,7 @@ class PoolKernel final : public OpKernel {
 
   Kind kind_;
   WindowAttrs attrs_;
+  bool channels_last_ = false;
   bool count_include_pad_ = false;
   int64_t storage_order_ = 0;
   float p_ = 2.f;
@@ -275,10 +346,15 @@ class GlobalPoolKernel final : public OpKernel {
       else p_ = static_cast<float>(init.node.attr_int("p", 2));
       if (!(p_ > 0)) throw Error(ErrorCode::kInvalidModel, "GlobalLpPool p must be positive");
     }
+    channels_last_ = init.node.domain == "pier.internal" && init.node.attr_int("channels_last", 0) != 0;
   }
 
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
+    if (channels_last_) {
+      compute_channels_last(ctx, x);
+      return;
+    }
     if (x.rank() < 2)
       throw Error(ErrorCode::kInvalidArgument, "global pooling input must have rank >= 2, got " + shape_str(x.shape()));
     Shape ys(x.shape().size(), 1);
@@ -302,6 +378,55 @@ class GlobalPoolKernel final : public OpKernel {
   }
 
  private:
+  // [N, spatial..., C] -> [N, 1..., C]: per-channel running max/sum over
+  // the spatial rows (contiguous in C).
+  void compute_channels_last(KernelContext& ctx, const Tensor& x) const {
+    if (x.dtype() != DataType::kFloat || kind_ == Kind::kLp) unsupported_type(x.dtype(), "channels-last global pooling");
+    if (x.rank() < 3) throw Error(ErrorCode::kInvalidArgument, "channels-last global pooling needs rank >= 3");
+    Shape ys(x.shape().size(), 1);
+    ys[0] = x.dim(0);
+    ys.back() = x.dim(-1);
+    Tensor& y = ctx.allocate(0, DataType::kFloat, ys);
+    const int64_t N = x.dim(0), C = x.dim(-1);
+    const int64_t S = N * C != 0 ? x.numel() / (N * C) : 0;
+    if (N * C == 0) return;
+    if (S == 0 && kind_ == Kind::kMax)
+      throw Error(ErrorCode::kInvalidArgument, "GlobalMaxPool over an empty spatial extent");
+    const float* px = x.data<float>();
+    float* py = y.data<float>();
+    // Rows of C channels are reduced into per-task partial rows (the
+    // spatial extent split in up to `threads` chunks), then combined.
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(ctx.threads(), S * C / (int64_t{1} << 16)));
+    std::vector<float> part(static_cast<size_t>(N * chunks * C));
+    const bool is_max = kind_ == Kind::kMax;
+    parallel_for(ctx.threads(), N * chunks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t n = t / chunks, k = t % chunks;
+        const int64_t s0 = S * k / chunks, s1 = S * (k + 1) / chunks;
+        const float* in = px + n * S * C;
+        float* acc = part.data() + t * C;
+        if (is_max) {
+          std::copy(in + s0 * C, in + (s0 + 1) * C, acc);
+          for (int64_t s = s0 + 1; s < s1; ++s)
+            for (int64_t c = 0; c < C; ++c) acc[c] = std::max(acc[c], in[s * C + c]);
+        } else {
+          std::fill(acc, acc + C, 0.f);
+          for (int64_t s = s0; s < s1; ++s)
+            for (int64_t c = 0; c < C; ++c) acc[c] += in[s * C + c];
+        }
+      }
+    });
+    for (int64_t n = 0; n < N; ++n) {
+      float* out = py + n * C;
+      const float* p0 = part.data() + n * chunks * C;
+      std::copy(p0, p0 + C, out);
+      for (int64_t k = 1; k < chunks; ++k)
+        for (int64_t c = 0; c < C; ++c) out[c] = is_max ? std::max(out[c], p0[k * C + c]) : out[c] + p0[k * C + c];
+      if (!is_max)
+        for (int64_t c = 0; c < C; ++c) out[c] = S ? out[c] / static_cast<float>(S) : 0.f;
+    }
+  }
+
   template <typename T>
   compute_t<T> reduce(const T* v, int64_t n) const {
     using C = compute_t<T>;
@@ -338,6 +463,7 @@ class GlobalPoolKernel final : public OpKernel {
 
   Kind kind_;
   float p_ = 2.f;
+  bool channels_last_ = false;
 };
 
 KernelFactory pool(Kind k) {
@@ -368,6 +494,11 @@ void register_kernels_nn_pool(KernelRegistry& r) {
   r.add("", "GlobalMaxPool", 1, kOpenEnded, global_pool(Kind::kMax));
   r.add("", "GlobalLpPool", 1, 1, global_pool(Kind::kLp));
   r.add("", "GlobalLpPool", 2, kOpenEnded, global_pool(Kind::kLp));
+  // Channels-last variants (attribute channels_last=1).
+  r.add("pier.internal", "MaxPool", 1, kOpenEnded, pool(Kind::kMax));
+  r.add("pier.internal", "AveragePool", 1, kOpenEnded, pool(Kind::kAvg));
+  r.add("pier.internal", "GlobalAveragePool", 1, kOpenEnded, global_pool(Kind::kAvg));
+  r.add("pier.internal", "GlobalMaxPool", 1, kOpenEnded, global_pool(Kind::kMax));
 }
 
 }  // namespace pier::kernels
