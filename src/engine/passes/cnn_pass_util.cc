@@ -83,54 +83,6 @@ std::string NameGen::operator()(const std::string& base) {
   return name;
 }
 
-ir::Attribute make_attr(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInt;
-  a.i = v;
-  return a;
-}
-
-ir::Attribute make_attr(const std::string& name, float v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kFloat;
-  a.f = v;
-  return a;
-}
-
-ir::Attribute make_attr(const std::string& name, const std::string& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kString;
-  a.s = v;
-  return a;
-}
-
-ir::Attribute make_attr(const std::string& name, const std::vector<int64_t>& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kInts;
-  a.ints = v;
-  return a;
-}
-
-ir::Attribute make_attr(const std::string& name, const std::vector<float>& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kFloats;
-  a.floats = v;
-  return a;
-}
-
-ir::Attribute make_attr(const std::string& name, const std::vector<std::string>& v) {
-  ir::Attribute a;
-  a.name = name;
-  a.type = ir::Attribute::Type::kStrings;
-  a.strings = v;
-  return a;
-}
-
 void remove_attr(ir::Node& n, const std::string& name) {
   for (size_t i = 0; i < n.attrs.size(); ++i)
     if (n.attrs[i].name == name) {

@@ -56,13 +56,7 @@ class NameGen {
   std::unordered_set<std::string> taken_;
 };
 
-// Attribute constructors and in-place setters.
-ir::Attribute make_attr(const std::string& name, int64_t v);
-ir::Attribute make_attr(const std::string& name, float v);
-ir::Attribute make_attr(const std::string& name, const std::string& v);
-ir::Attribute make_attr(const std::string& name, const std::vector<int64_t>& v);
-ir::Attribute make_attr(const std::string& name, const std::vector<float>& v);
-ir::Attribute make_attr(const std::string& name, const std::vector<std::string>& v);
+// In-place attribute removal (constructors and set_attr: pass_util.h).
 void remove_attr(ir::Node& n, const std::string& name);
 
 // Float32 value_info of `value` (nullptr when unknown or not float32).

@@ -100,9 +100,9 @@ void append(ir::Node& f, const PostOp& op) {
   kinds.push_back(op.kind);
   alphas.push_back(op.alpha);
   betas.push_back(op.beta);
-  set_attr(f, make_attr("post_ops", kinds));
-  set_attr(f, make_attr("post_alpha", alphas));
-  set_attr(f, make_attr("post_beta", betas));
+  set_attr(f, strings_attr("post_ops", kinds));
+  set_attr(f, floats_attr("post_alpha", alphas));
+  set_attr(f, floats_attr("post_beta", betas));
 }
 
 // One round: extends every Conv/FusedConv by one step where possible.
@@ -192,7 +192,7 @@ bool mark_conv_sum_inplace(ir::Graph& g) {
                  cons.back() == static_cast<int>(i) && z != n.inputs[0];
     for (const auto& in : g.inputs) ok = ok && in.name != z;
     if (n.attr_int("sum_inplace", -1) != ok) {
-      set_attr(n, make_attr("sum_inplace", ok));
+      set_attr(n, int_attr("sum_inplace", ok));
       changed = true;
     }
   }

@@ -61,8 +61,8 @@ bool fuse_conv_pad(ir::Graph& g) {
     std::vector<int64_t> merged;
     for (int k = 0; k < 2; ++k)
       for (int d = 2; d < r; ++d) merged.push_back(pads[k * r + d]);
-    set_attr(pool, make_attr("pads", merged));
-    set_attr(pool, make_attr("count_include_pad", int64_t{1}));
+    set_attr(pool, ints_attr("pads", merged));
+    set_attr(pool, int_attr("count_include_pad", 1));
     rename[n.outputs[0]] = n.inputs[0];
     erase[i] = changed = true;
   }

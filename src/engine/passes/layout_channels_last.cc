@@ -200,7 +200,7 @@ void fuse_affine(ir::Graph& g) {
     if (flow.uses(y) == 1 && cons.size() == 1 && is_onnx(g.nodes[cons[0]], "Relu")) {
       ir::Node& relu = g.nodes[cons[0]];
       a.outputs[0] = relu.outputs[0];
-      set_attr(a, make_attr("post_ops", std::vector<std::string>{"relu"}));
+      set_attr(a, strings_attr("post_ops", {"relu"}));
       erase[cons[0]] = true;
     }
     const int c = flow.producer(a.inputs[0]);
@@ -341,12 +341,12 @@ bool layout_channels_last(ir::Graph& g) {
           f.attrs = node.attrs;
           node = std::move(f);
         }
-        set_attr(node, make_attr("channels_last", int64_t{1}));
+        set_attr(node, int_attr("channels_last", 1));
         break;
       case Role::kPool: {
         ir::Node p = internal_node(node.op_type, node.name, node.inputs, node.outputs);
         p.attrs = node.attrs;
-        set_attr(p, make_attr("channels_last", int64_t{1}));
+        set_attr(p, int_attr("channels_last", 1));
         node = std::move(p);
         break;
       }
@@ -364,11 +364,11 @@ bool layout_channels_last(ir::Graph& g) {
         g.initializers[an] = from_doubles(a, DataType::kFloat, cs);
         g.initializers[bn] = from_doubles(b, DataType::kFloat, cs);
         ir::Node f = internal_node("ChannelAffine", node.name, {node.inputs[0], an, bn}, node.outputs);
-        f.attrs.push_back(make_attr("channels_last", int64_t{1}));
+        f.attrs.push_back(int_attr("channels_last", 1));
         node = std::move(f);
         break;
       }
-      case Role::kConcat: set_attr(node, make_attr("axis", int64_t{r - 1})); break;
+      case Role::kConcat: set_attr(node, int_attr("axis", r - 1)); break;
       default: break;
     }
     // NCHW readers keep the original name, through a ToChannelsFirst.

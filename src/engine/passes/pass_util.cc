@@ -181,6 +181,22 @@ ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v) {
   return a;
 }
 
+ir::Attribute floats_attr(const std::string& name, std::vector<float> v) {
+  ir::Attribute a;
+  a.name = name;
+  a.type = ir::Attribute::Type::kFloats;
+  a.floats = std::move(v);
+  return a;
+}
+
+ir::Attribute strings_attr(const std::string& name, std::vector<std::string> v) {
+  ir::Attribute a;
+  a.name = name;
+  a.type = ir::Attribute::Type::kStrings;
+  a.strings = std::move(v);
+  return a;
+}
+
 void set_attr(ir::Node& n, ir::Attribute a) {
   for (auto& x : n.attrs)
     if (x.name == a.name) {

@@ -71,6 +71,8 @@ ir::Attribute int_attr(const std::string& name, int64_t v);
 ir::Attribute float_attr(const std::string& name, float v);
 ir::Attribute string_attr(const std::string& name, const std::string& v);
 ir::Attribute ints_attr(const std::string& name, std::vector<int64_t> v);
+ir::Attribute floats_attr(const std::string& name, std::vector<float> v);
+ir::Attribute strings_attr(const std::string& name, std::vector<std::string> v);
 // Sets (adds or replaces) an attribute.
 void set_attr(ir::Node& n, ir::Attribute a);
 
