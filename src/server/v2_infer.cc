@@ -86,9 +86,10 @@ Shape parse_shape(dom::object in, const std::string& who) {
   Shape s;
   for (dom::element d : a) {
     int64_t v;
-    if (d.type() == element_type::UINT64) bad_request(who + ": a dim of \"shape\" is too large");
+    const std::string dim = "dim " + std::to_string(s.size()) + " of \"shape\"";
+    if (d.type() == element_type::UINT64) bad_request(who + ": " + dim + " is too large");
     if (d.get_int64().get(v)) bad_request(who + ": \"shape\" must be an array of integers");
-    if (v < 0) bad_request(who + ": \"shape\" " + shape_str(s) + "... has a negative dim " + std::to_string(v));
+    if (v < 0) bad_request(who + ": " + dim + " is negative (" + std::to_string(v) + ")");
     s.push_back(v);
   }
   return s;

@@ -148,8 +148,9 @@ class MalformedTest(unittest.TestCase):
 
     def test_negative_dims(self):
         x = {"name": "x", "datatype": "FP32", "data": [0] * 16}
-        for shape in [[-1, 16], [1, -16], [-(2 ** 63), 16]]:
-            self.bad("/v2/models/mlp/infer", {"inputs": [{**x, "shape": shape}]}, needle="negative")
+        for shape, dim in [([-1, 16], 0), ([1, -16], 1), ([-(2 ** 63), 16], 0)]:
+            self.bad("/v2/models/mlp/infer", {"inputs": [{**x, "shape": shape}]},
+                     needle=f'dim {dim} of "shape" is negative ({shape[dim]})')
         hdr = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [-4, 16], "parameters": {"binary_data_size": 64}}]}
         js = json.dumps(hdr).encode()
         self.bad("/v2/models/mlp/infer", js + b"\0" * 64, headers={"Inference-Header-Content-Length": str(len(js))},
