@@ -1,5 +1,7 @@
 #include "server/openapi.h"
 
+#include <string_view>
+
 #include "server/dtypes.h"
 #include "server/json_out.h"
 #include "server/shapes.h"
@@ -184,9 +186,38 @@ void score_path(JsonWriter& w, const std::string& path, const ServedModel& m, bo
   w.EndObject();
 }
 
+// The parameters of a templated path ("/v2/models/{model}/..."): OpenAPI
+// requires each {name} to be declared as a required path parameter.
+void path_parameters(JsonWriter& w, std::string_view path) {
+  w.Key("parameters");
+  w.StartArray();
+  for (size_t open = path.find('{'); open != std::string_view::npos; open = path.find('{', open + 1)) {
+    const size_t close = path.find('}', open);
+    if (close == std::string_view::npos) break;
+    const std::string name(path.substr(open + 1, close - open - 1));
+    w.StartObject();
+    w.Key("name");
+    w.String(name.c_str());
+    w.Key("in");
+    w.String("path");
+    w.Key("required");
+    w.Bool(true);
+    w.Key("schema");
+    w.StartObject();
+    w.Key("type");
+    w.String("string");
+    w.EndObject();
+    w.Key("description");
+    w.String(name == "model" ? "Name of a served model" : "Version of the model (e.g. \"2\")");
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 void simple_path(JsonWriter& w, const char* path, const char* method, const char* summary, bool keys) {
   w.Key(path);
   w.StartObject();
+  if (std::string_view(path).find('{') != std::string_view::npos) path_parameters(w, path);
   w.Key(method);
   w.StartObject();
   w.Key("summary");
@@ -252,6 +283,7 @@ std::string openapi_json(const ModelSet& models, bool api_keys) {
   simple_path(w, "/v2/health/live", "get", "Liveness (no key needed)", false);
   simple_path(w, "/v2/health/ready", "get", "Readiness (no key needed)", false);
   simple_path(w, "/v2/models/{model}/ready", "get", "Model readiness (no key needed)", false);
+  simple_path(w, "/v2/models/{model}/versions/{version}/ready", "get", "Readiness of one version (no key needed)", false);
   simple_path(w, "/metrics", "get", "Prometheus metrics (no key needed)", false);
   w.EndObject();
   w.Key("components");

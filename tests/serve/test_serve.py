@@ -9,6 +9,7 @@ Environment: PIER (the binary).
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -126,6 +127,16 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(data["properties"]["b"]["items"]["type"], "integer")
         self.assertIn("/models/mlp/score", doc["paths"])
         self.assertIn("bearer", doc["components"]["securitySchemes"])
+        # Every v2 route is described, and each {param} of a templated path
+        # is declared as a required path parameter, as OpenAPI requires.
+        for p in ["/v2", "/v2/models/{model}", "/v2/models/{model}/versions/{version}", "/v2/models/{model}/infer",
+                  "/v2/models/{model}/versions/{version}/infer", "/v2/health/live", "/v2/health/ready",
+                  "/v2/models/{model}/ready", "/v2/models/{model}/versions/{version}/ready", "/metrics"]:
+            self.assertIn(p, doc["paths"])
+        for path, item in doc["paths"].items():
+            want = sorted(re.findall(r"\{(\w+)\}", path))
+            got = sorted(q["name"] for q in item.get("parameters", []) if q["in"] == "path" and q["required"])
+            self.assertEqual(got, want, path)
 
     # ---- /score ------------------------------------------------------------
 
