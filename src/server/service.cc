@@ -156,7 +156,11 @@ void Service::add_routes(http::Router& router) {
   for (const char* p : {"/v2/models/{model}", "/v2/models/{model}/versions/{version}"})
     router.add("GET", p, [s, json](http::Request q, http::Responder r) {
       if (auto deny = s->keys.check(q)) return r.send(std::move(*deny));
-      if (const ServedModel* m = s->lookup(q, r)) r.send(json(m->v2_metadata));
+      if (const ServedModel* m = s->lookup(q, r)) {
+        http::Response res = json(m->v2_metadata);
+        res.log_fields = m->log_fields();  // the access log names the model
+        r.send(std::move(res));
+      }
     });
   router.add("GET", "/swagger.json", [s, json](http::Request q, http::Responder r) {
     if (auto deny = s->keys.check(q)) return r.send(std::move(*deny));
@@ -164,9 +168,10 @@ void Service::add_routes(http::Router& router) {
   });
 
   // Health and metrics: always open, answered on the I/O threads.
-  auto ok = [](http::Responder r) {
+  auto ok = [](http::Responder r, const ServedModel* m = nullptr) {
     http::Response res;
     res.status = 200;
+    if (m) res.log_fields = m->log_fields();
     r.send(std::move(res));
   };
   router.add("GET", "/v2/health/live", [ok](http::Request, http::Responder r) { ok(r); });
@@ -178,7 +183,7 @@ void Service::add_routes(http::Router& router) {
   });
   for (const char* p : {"/v2/models/{model}/ready", "/v2/models/{model}/versions/{version}/ready"})
     router.add("GET", p, [s, ok](http::Request q, http::Responder r) {
-      if (s->lookup(q, r)) ok(r);
+      if (const ServedModel* m = s->lookup(q, r)) ok(r, m);
     });
   router.add("GET", "/metrics", [s](http::Request, http::Responder r) {
     r.send(http::Response::text(200, s->metrics.render(), "text/plain; version=0.0.4; charset=utf-8"));

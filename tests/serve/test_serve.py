@@ -364,6 +364,8 @@ class ServeTest(unittest.TestCase):
     def test_access_log(self):
         self.srv.json("POST", "/models/mlp/versions/2/score", {"data": np.zeros((1, 16)).tolist()}, AUTH)
         self.srv.request("GET", "/v2/health/live")
+        self.srv.request("GET", "/v2/models/multi", headers=AUTH)
+        self.srv.request("GET", "/v2/models/mlp/versions/2/ready")
         time.sleep(0.4)  # the log is written every 100 ms
         with open(self.access_log) as f:
             lines = [json.loads(line) for line in f]
@@ -378,6 +380,11 @@ class ServeTest(unittest.TestCase):
         self.assertRegex(r["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         live = [r for r in lines if r["path"] == "/v2/health/live"][-1]
         self.assertIsNone(live["model"])
+        # Metadata and readiness of a model name it too.
+        meta = [r for r in lines if r["path"] == "/v2/models/multi"][-1]
+        self.assertEqual((meta["model"], meta["version"], meta["status"]), ("multi", "1", 200))
+        ready = [r for r in lines if r["path"] == "/v2/models/mlp/versions/2/ready"][-1]
+        self.assertEqual((ready["model"], ready["version"]), ("mlp", "2"))
 
     # ---- connections and threads -------------------------------------------
 
