@@ -220,7 +220,7 @@ def write_doc(path, table, a):
     except OSError:
         pass
     start, end = "<!-- serve:start -->", "<!-- serve:end -->"
-    block = (f"{start}\n## Serving (`pier serve`)\n\n"
+    block = (f"{start}\n"
              f"Measured {datetime.date.today()} with `bench/serve/run.py` on {cpu}, {os.cpu_count()} cores "
              f"({platform.machine()}), wrk 4.1 (1 thread), Node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()} "
              f"with onnxruntime-node 1.30. {a.rounds} rounds; Pier and Node alternate within each round and each "
@@ -232,7 +232,7 @@ def write_doc(path, table, a):
     if start in text and end in text:
         text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
     else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+        text = text.rstrip("\n") + "\n\n## Serving: `pier serve`\n\n" + block + "\n"
     with open(path, "w") as f:
         f.write(text)
 
