@@ -104,9 +104,15 @@ struct Fill {
       else if (t == element_type::INT64) d = static_cast<double>(e.get_int64().value_unsafe());
       else if (t == element_type::UINT64) d = static_cast<double>(e.get_uint64().value_unsafe());
       else fail(e, std::string("expected a number (input type ") + dtype_name(dtype) + ")");
-      if constexpr (std::is_same_v<T, double>) return d;
-      else if constexpr (std::is_same_v<T, float>) return static_cast<float>(d);
-      else return T(static_cast<float>(d));
+      if constexpr (std::is_same_v<T, double>) {
+        return d;
+      } else {
+        // JSON numbers are finite (the parser refuses 1e999), so an
+        // infinity here means the number is beyond the type's range.
+        const T v = static_cast<T>(static_cast<float>(d));
+        if (std::isinf(static_cast<float>(v))) fail(e, std::string("out of range for ") + dtype_name(dtype));
+        return v;
+      }
     } else {
       static_assert(std::is_integral_v<T>);
       using L = std::numeric_limits<T>;

@@ -127,6 +127,13 @@ class MalformedTest(unittest.TestCase):
         self.bad("/v2/models/types/infer", {"inputs": [t]}, needle="expected a string")
         t = {"name": "in_bool", "datatype": "BOOL", "shape": [1], "data": ["true"]}
         self.bad("/v2/models/types/infer", {"inputs": [t]}, needle="expected a boolean")
+        # Finite numbers beyond a float type's range would silently become
+        # infinities (which JSON cannot even express): refused like integers.
+        for dt, big in [("FP16", 70000), ("FP16", -1e6), ("FP32", 1e39)]:
+            t = {"name": "in_" + dt.lower(), "datatype": dt, "shape": [2], "data": [1, big]}
+            self.bad("/v2/models/types/infer", {"inputs": [t]}, needle=f"element [1] is")
+            self.bad("/v2/models/types/infer", {"inputs": [t]}, needle="out of range for float")
+        self.bad("/models/mlp/score", {"data": [[3.4e38] * 15 + [-1e300]]}, needle="element [0,15] is -1e+300, out of range")
 
     def test_huge_shapes(self):
         x = {"name": "x", "datatype": "FP32", "data": [0] * 16}
