@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -84,10 +85,33 @@ std::string models_str(const std::vector<deploy::ModelVersion>& v) {
   return s.empty() ? "-" : s;
 }
 
+// How long pier deploy create waits for the supervisor it spawned to record
+// itself before it calls the deployment Failed.
+constexpr int kSupervisorStartSeconds = 20;
+
+// Seconds since `iso` ("2024-05-01T12:34:56.789Z", UTC); 0 when unreadable.
+double age_seconds(const std::string& iso) {
+  std::tm tm{};
+  if (std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                  &tm.tm_sec) != 6)
+    return 0;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return std::difftime(std::time(nullptr), timegm(&tm));
+}
+
 // The state as it is: a record whose supervisor is gone has Failed.
 void refresh(Deployment& d) {
   if (d.state == deploy::kDeleting) return;
-  if (d.supervisor_pid == 0 && d.state == deploy::kCreating) return;  // not started yet
+  if (d.supervisor_pid == 0 && d.state == deploy::kCreating) {
+    // Not started yet, unless the pier deploy create that recorded it was
+    // killed before it spawned the supervisor: then it never will be.
+    if (age_seconds(d.created) <= kSupervisorStartSeconds + 5) return;
+    d.state = deploy::kFailed;
+    d.error = "its supervisor was never started (the pier deploy create that recorded it was interrupted; pier deploy "
+              "delete " + d.name + ", then create it again)";
+    return;
+  }
   if (!deploy::process_alive(d.supervisor_pid, d.supervisor_start) && d.state != deploy::kFailed) {
     d.state = deploy::kFailed;
     d.error = "its supervisor is not running (pier deploy delete " + d.name + ", then create it again)";
@@ -208,7 +232,7 @@ Deployment wait_state(deploy::Store& store, const std::string& name, const std::
     Deployment d = store.get(name);
     if (done(d)) return d;
     const bool started = d.supervisor_pid != 0;
-    if (!started && Clock::now() - t0 > std::chrono::seconds(20)) {
+    if (!started && Clock::now() - t0 > std::chrono::seconds(kSupervisorStartSeconds)) {
       d.state = deploy::kFailed;
       d.error = "the supervisor process did not start";
       return d;

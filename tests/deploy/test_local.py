@@ -353,6 +353,40 @@ class LocalDeploymentTest(unittest.TestCase):
             blocker.close()
         self.assertIn("ok:", ws.run("workspace", "check").stdout)
 
+    def test_a_record_left_by_an_interrupted_create(self):
+        """`pier deploy create` records the deployment, then spawns its
+        supervisor; killed in between, it leaves a Creating record with no
+        supervisor. Such a record is Failed once create's wait for the
+        supervisor is long past (not Creating forever), and can be deleted."""
+        ws = self.ws
+        self.assertEqual(self.create("real", "--model", "mlp:1", "--port", "0").returncode, 0)
+        db = os.path.join(ws.dir, "pier-workspace", "registry.db")
+        c = sqlite3.connect(db)
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        for name, created in (("stale", "2020-01-01T00:00:00.000Z"), ("fresh", now)):
+            c.execute("INSERT INTO deployments(name, state, host, port, generation, target_generation, spec, target_spec, "
+                      "created, updated) SELECT ?, 'Creating', host, port, 1, 1, spec, target_spec, ?, ? "
+                      "FROM deployments WHERE name = 'real'", (name, created, created))
+            c.execute("INSERT INTO deployment_models SELECT ?, generation, position, name, version FROM deployment_models "
+                      "WHERE deployment = 'real'", (name,))
+        c.commit()
+        c.close()
+        self.created += ["stale", "fresh"]
+        d = show(ws, "stale")
+        self.assertEqual(d["state"], "Failed")
+        self.assertIn("supervisor was never started", d["error"])
+        self.assertEqual(show(ws, "fresh")["state"], "Creating")  # its create may still be starting it
+        states = {x["name"]: x["state"] for x in json.loads(ws.run("deploy", "list", "--json").stdout)}
+        self.assertEqual(states, {"real": "Healthy", "stale": "Failed", "fresh": "Creating"})
+        p = ws.run("deploy", "update", "stale", "--model", "mlp:2", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no running supervisor", p.stderr)
+        for name in ("stale", "fresh"):
+            ws.run("deploy", "delete", name)
+            self.created.remove(name)
+        self.assertEqual(show(ws, "real")["state"], "Healthy")
+        self.assertEqual(score(show(ws, "real")["port"])[0], 200)
+
     def test_a_workspace_from_before_deployments_is_migrated(self):
         ws = self.ws
         db = os.path.join(ws.dir, "pier-workspace", "registry.db")
