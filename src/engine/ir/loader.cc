@@ -183,6 +183,29 @@ void reject_zero_split(const onnx::ModelProto& model, const std::string& label) 
   });
 }
 
+// onnx 1.12's convolution/pooling shape inference divides by `strides`
+// without checking it (SIGFPE on strides 0 for Conv, ConvInteger,
+// QLinearConv, MaxPool, AveragePool, LpPool). Every ONNX op with these
+// window attributes requires them positive; reject such models by name
+// before inference runs.
+void reject_bad_window_attrs(const onnx::ModelProto& model, const std::string& label) {
+  for_each_node(model.graph(), [&](const onnx::NodeProto& n) {
+    if (!normalize_domain(n.domain()).empty()) return;
+    for (const auto& a : n.attribute()) {
+      if (a.name() != "strides" && a.name() != "dilations" && a.name() != "kernel_shape") continue;
+      std::string values;
+      bool bad = false;
+      for (int64_t v : a.ints()) {
+        values += (values.empty() ? "" : ",") + std::to_string(v);
+        bad |= v < 1;
+      }
+      if (bad)
+        invalid(label + ": node \"" + n.name() + "\" (" + n.op_type() + "): " + a.name() + " must be positive, got [" +
+                values + "]");
+    }
+  });
+}
+
 // Nodes of the main graph whose schema can output a map type, removed
 // (with their positions) so that shape inference skips them.
 std::vector<std::pair<int, onnx::NodeProto>> park_map_producers(onnx::GraphProto& g, const OpsetMap& opsets) {
@@ -271,6 +294,7 @@ LoadedModel load(onnx::ModelProto& model, const std::string& base_dir, const std
   });
 
   reject_zero_split(model, label);
+  reject_bad_window_attrs(model, label);
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {

@@ -49,7 +49,9 @@ struct Operand {
     o.src_shape = n.attr_ints(p + "_src_shape");
     if (o.shape.size() < 2 || o.shape.size() != o.strides.size())
       throw Error(ErrorCode::kInvalidModel, "Attention: bad " + p + " view");
-    // Every element of the view must lie inside the source.
+    // Every element of the view must lie inside the source (an empty view
+    // has none: its source may be empty too).
+    if (shape_numel(o.shape) == 0) return o;
     int64_t lo = o.offset, hi = o.offset;
     for (size_t d = 0; d < o.shape.size(); ++d) {
       if (o.shape[d] <= 0) continue;

@@ -14,9 +14,13 @@ namespace {
 
 enum class Op { kAdd, kSub, kMul, kDiv, kPow, kMod, kFMod, kEq, kLt, kGt, kLe, kGe, kAnd, kOr, kXor, kShl, kShr };
 
+// min / -1 overflows (x86 raises SIGFPE): it wraps to min, as in numpy.
 template <typename C>
 inline C int_div(C a, C b) {
   if (b == 0) throw Error(ErrorCode::kInvalidArgument, "integer division by zero");
+  if constexpr (std::is_signed_v<C>) {
+    if (b == -1) return static_cast<C>(C{0} - static_cast<std::make_unsigned_t<C>>(a));
+  }
   return a / b;
 }
 
@@ -29,6 +33,9 @@ inline C mod_op(C a, C b, bool fmod) {
     return r;
   } else {
     if (b == 0) throw Error(ErrorCode::kInvalidArgument, "integer modulo by zero");
+    if constexpr (std::is_signed_v<C>) {
+      if (b == -1) return C{0};  // min % -1 would trap like min / -1
+    }
     C r = a % b;
     if constexpr (std::is_signed_v<C>) {
       if (!fmod && r != 0 && ((r < 0) != (b < 0))) r += b;

@@ -204,12 +204,14 @@ class MatMulKernel final : public OpKernel {
       if (ai && ai->has_shape && !ai->dims.empty()) {
         bool known = true;
         for (int64_t v : ai->dims) known = known && v >= 0;
-        if (known && ai->dims.back() == bs[0]) {
+        int64_t rows = 1;
+        for (size_t i = 0; known && i + 1 < ai->dims.size(); ++i) rows *= ai->dims[i];
+        // No product to prepare when a dim is 0 (compute() handles those
+        // without oneDNN, whose primitive creation faults on them).
+        if (known && ai->dims.back() == bs[0] && rows > 0 && d[0] > 0 && d[1] > 0) {
           try {
             const int threads = du::resolve_threads(init.options.threads);
             du::ThreadScope ts(threads);
-            int64_t rows = 1;
-            for (size_t i = 0; i + 1 < ai->dims.size(); ++i) rows *= ai->dims[i];
             auto e = folded_entry(rows, d[0], d[1], true, threads);
             packed_.get(e->pd.weights_desc());
           } catch (const Error&) {
@@ -391,7 +393,8 @@ class GemmKernel final : public OpKernel {
           const int64_t M = trans_a_ ? ai->dims[1] : ai->dims[0];
           Shape cs;
           if (ci) cs = ci->dims;
-          bool ok = true;
+          // Empty products never reach oneDNN (see MatMulKernel).
+          bool ok = M > 0 && shape_numel(b_.f32.shape()) > 0;
           for (int64_t v : cs) ok = ok && v >= 0;
           if (ok) {
             auto e = entry(M, b_.f32.shape(), init.node.has_input(2) ? &cs : nullptr, true, threads);

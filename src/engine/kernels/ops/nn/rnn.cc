@@ -94,7 +94,7 @@ class RnnKernel final : public OpKernel {
         const ValueInfo* xi = init.input_info(0);
         if (xi && xi->has_shape && xi->dims.size() == 3 && !init.node.has_input(4)) {
           const int64_t T = a_.layout ? xi->dims[1] : xi->dims[0], N = a_.layout ? xi->dims[0] : xi->dims[1];
-          if (T > 0 && N > 0 && xi->dims[2] == I && !(cell == Cell::kLstm && N <= rnn::kSmallBatch)) {
+          if (T > 0 && N > 0 && I > 0 && H > 0 && xi->dims[2] == I && !(cell == Cell::kLstm && N <= rnn::kSmallBatch)) {
             try {
               const int threads = du::resolve_threads(init.options.threads);
               du::ThreadScope ts(threads);
@@ -167,8 +167,11 @@ class RnnKernel final : public OpKernel {
     // Small-batch LSTMs run Pier's matrix-vector loop: oneDNN's RNN
     // primitives are built for wide batches and are several times slower
     // on one sequence (especially on one thread).
-    const bool small_lstm = lstm && dnnl_ok_ && uniform && T > 0 && N > 0 && H > 0 && N <= rnn::kSmallBatch;
-    if (dnnl_ok_ && uniform && T > 0 && N > 0 && H > 0 && !small_lstm) {
+    // oneDNN faults (SIGFPE) on an empty input size; the reference loop
+    // handles I == 0 (the input product is then zero).
+    const bool dnnl_shape = T > 0 && N > 0 && H > 0 && I > 0;
+    const bool small_lstm = lstm && dnnl_ok_ && uniform && dnnl_shape && N <= rnn::kSmallBatch;
+    if (dnnl_ok_ && uniform && dnnl_shape && !small_lstm) {
       run_dnnl(ctx, x, T, N, I, H, b_t, h0_t, c0_t, p_t, y, yh, yc, want_y);
     } else {
       run_reference(ctx, x, T, N, I, H, b_t, seq.empty() ? nullptr : seq.data(), h0_t, c0_t, p_t, y, yh, yc, want_y,
