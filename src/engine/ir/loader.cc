@@ -196,7 +196,8 @@ void reject_bad_window_attrs(const onnx::ModelProto& model, const std::string& l
       std::string values;
       bool bad = false;
       for (int64_t v : a.ints()) {
-        values += (values.empty() ? "" : ",") + std::to_string(v);
+        if (!values.empty()) values += ',';
+        values += std::to_string(v);
         bad |= v < 1;
       }
       if (bad)
