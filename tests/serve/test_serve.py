@@ -400,6 +400,32 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(len(socks), 1)
         c.close()
 
+    def test_large_bodies_on_one_connection(self):
+        # Multi-megabyte bodies are read in large chunks and the connection's
+        # buffer shrinks afterwards: alternate large and small requests on
+        # one connection, JSON and binary, and check every answer.
+        rng = np.random.default_rng(8)
+        img = rng.standard_normal((48, 3, 16, 16)).astype(np.float32)  # ~0.7 MB of JSON, 144 KiB binary
+        want = pier_run(self.model("cnn.onnx"), [img], os.path.join(self.tmp, "run_large"))[0]
+        small = rng.standard_normal((1, 16)).astype(np.float32)
+        want_small = pier_run(self.model("mlp_b.onnx"), [small], os.path.join(self.tmp, "run_small"))[0]
+        c = self.srv.conn()
+        socks = set()
+        for _ in range(2):
+            status, _, data = self.srv.request("POST", "/models/cnn/score", {"data": img.tolist()}, AUTH, conn=c)
+            self.assertEqual(status, 200, data[:300])
+            np.testing.assert_array_equal(f32(json.loads(data)["result"]), want)
+            status, _, data = self.srv.request("POST", "/models/mlp/score", {"data": small.tolist()}, AUTH, conn=c)
+            self.assertEqual(status, 200, data[:300])
+            np.testing.assert_array_equal(f32(json.loads(data)["result"]), want_small)
+            body, hdrs = v2_binary_request([("image", "FP32", img)], binary_output=True)
+            status, rh, data = self.srv.request("POST", "/v2/models/cnn/infer", body, {**AUTH, **hdrs}, conn=c)
+            self.assertEqual(status, 200, data[:300])
+            np.testing.assert_array_equal(v2_decode(rh, data)[0]["logits"], want)
+            socks.add(id(c.sock))
+        self.assertEqual(len(socks), 1)
+        c.close()
+
     def slow_request(self, n):
         x = np.random.default_rng(5).random((n, 64), dtype=np.float32) * 1e-3
         body, hdrs = v2_binary_request([("x", "FP32", x)], binary_output=True)
