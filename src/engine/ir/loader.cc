@@ -16,6 +16,7 @@
 
 #include "ir/convert.h"
 #include "ir/onnx_convert.h"
+#include "ir/validate.h"
 #include "kernels/kernel.h"
 #include "onnx/checker.h"
 #include "onnx/defs/schema.h"
@@ -70,15 +71,29 @@ std::string op_key(const std::string& domain, const std::string& op) {
 }
 
 // ---- external data ----
+// A non-negative decimal integer of external_data, or an error naming it.
+int64_t external_number(const std::string& what, const std::string& key, const std::string& value) {
+  size_t used = 0;
+  int64_t v = -1;
+  try {
+    v = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size() || v < 0)
+    invalid(what + ": external data " + key + " \"" + value + "\" is not a non-negative integer");
+  return v;
+}
+
 void load_external(onnx::TensorProto& t, const std::string& base_dir) {
+  const std::string what = "tensor \"" + t.name() + "\"";
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : t.external_data()) {
     if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = std::stoll(kv.value());
-    else if (kv.key() == "length") length = std::stoll(kv.value());
+    else if (kv.key() == "offset") offset = external_number(what, "offset", kv.value());
+    else if (kv.key() == "length") length = external_number(what, "length", kv.value());
   }
-  const std::string what = "tensor \"" + t.name() + "\"";
   if (location.empty()) invalid(what + ": external data without a location");
   std::filesystem::path rel(location);
   if (rel.is_absolute()) invalid(what + ": external data location \"" + location + "\" must be relative");
@@ -92,7 +107,7 @@ void load_external(onnx::TensorProto& t, const std::string& base_dir) {
   const int64_t size = f.tellg();
   if (offset < 0 || offset > size) invalid(what + ": external data offset " + std::to_string(offset) + " is past the end of " + full.string());
   if (length < 0) length = size - offset;
-  if (offset + length > size) invalid(what + ": external data file " + full.string() + " is shorter than offset+length");
+  if (length > size - offset) invalid(what + ": external data file " + full.string() + " is shorter than offset+length");
   std::string bytes(static_cast<size_t>(length), '\0');
   f.seekg(offset);
   f.read(bytes.data(), length);
@@ -294,6 +309,7 @@ LoadedModel load(onnx::ModelProto& model, const std::string& base_dir, const std
       throw Error(ErrorCode::kUnsupported, unsupported_message(d, n.op_type(), it->second, n.name()));
   });
 
+  validate_before_inference(model, label);
   reject_zero_split(model, label);
   reject_bad_window_attrs(model, label);
   try {

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "ir/validate.h"
+
 namespace pier::ir {
 
 namespace {
@@ -27,8 +29,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& what) {
   if (!valid_dtype(p.data_type())) bad(what, "unknown data type " + std::to_string(p.data_type()));
   auto dtype = static_cast<DataType>(p.data_type());
   Shape shape(p.dims().begin(), p.dims().end());
-  for (int64_t d : shape)
-    if (d < 0) bad(what, "negative dimension in " + shape_str(shape));
+  proto_numel(p, "tensor \"" + what + "\"");  // dims non-negative and not absurdly large, before allocating
   if (p.has_segment()) bad(what, "segmented tensors are not supported");
   if (p.data_location() == onnx::TensorProto::EXTERNAL) bad(what, "external data was not loaded");
   Tensor t(dtype, shape);
