@@ -368,10 +368,240 @@ BASES = [m_conv, m_conv_transpose, m_pool, m_global_pool, m_gemm, m_matmul, m_re
          m_gather_dynamic]
 
 
+# ---- more operators, their inputs as graph inputs so that adversarial values reach the kernels ----
+# (op, [(name, dtype, shape) or (name, ndarray)], attrs, opset, [(output, dtype)])
+B = TensorProto.BOOL
+U8 = TensorProto.UINT8
+I8 = TensorProto.INT8
+OP_TABLE = [
+    ("GridSample", [("x", F, [1, 1, 4, 4]), ("g", F, [1, 3, 3, 2])], dict(mode="bilinear"), 16, [("y", F)]),
+    ("RoiAlign", [("x", F, [1, 2, 6, 6]), ("r", F, [2, 4]), ("b", I64, [2])],
+     dict(output_height=2, output_width=2, sampling_ratio=2, spatial_scale=1.0), 16, [("y", F)]),
+    ("NonMaxSuppression", [("b", F, [1, 4, 4]), ("s", F, [1, 1, 4]), ("m", I64, [1]), ("iou", F, [1]),
+                           ("th", F, [1])], {}, 13, [("y", I64)]),
+    ("MaxUnpool", [("x", F, [1, 1, 2, 2]), ("i", I64, [1, 1, 2, 2])], dict(kernel_shape=[2, 2], strides=[2, 2]), 11,
+     [("y", F)]),
+    ("ReverseSequence", [("x", F, [4, 2]), ("l", I64, [2])], dict(batch_axis=1, time_axis=0), 13, [("y", F)]),
+    ("Det", [("x", F, [2, 3, 3])], {}, 13, [("y", F)]),
+    ("DFT", [("x", F, [1, 8, 1]), ("n", I64, [])], dict(axis=1, onesided=0), 17, [("y", F)]),
+    ("STFT", [("x", F, [1, 16, 1]), ("st", I64, []), ("w", F, [4])], dict(onesided=1), 17, [("y", F)]),
+    ("HannWindow", [("n", I64, [])], {}, 17, [("y", F)]),
+    ("MelWeightMatrix", [("a", I64, []), ("b", I64, []), ("c", I64, []), ("d", F, []), ("e", F, [])], {}, 17,
+     [("y", F)]),
+    ("QuantizeLinear", [("x", F, [2, 3]), ("s", F, [3]), ("z", U8, [3])], dict(axis=1), 13, [("y", U8)]),
+    ("DequantizeLinear", [("x", U8, [2, 3]), ("s", F, [3]), ("z", U8, [3])], dict(axis=1), 13, [("y", F)]),
+    ("MatMulInteger", [("a", U8, [2, 3]), ("b", U8, [3, 2]), ("za", U8, []), ("zb", U8, [])], {}, 10, [("y", I32)]),
+    ("ConvInteger", [("x", U8, [1, 1, 4, 4]), ("w", U8, [1, 1, 2, 2])], {}, 10, [("y", I32)]),
+    ("QLinearMatMul", [("a", U8, [2, 3]), ("as", F, []), ("az", U8, []), ("b", U8, [3, 2]), ("bs", F, []),
+                       ("bz", U8, []), ("ys", F, []), ("yz", U8, [])], {}, 10, [("y", U8)]),
+    ("LpNormalization", [("x", F, [2, 3])], dict(axis=1, p=2), 13, [("y", F)]),
+    ("MeanVarianceNormalization", [("x", F, [1, 2, 3, 3])], dict(axes=[0, 2, 3]), 13, [("y", F)]),
+    ("EyeLike", [("x", F, [3, 4])], dict(k=1), 13, [("y", F)]),
+    ("Upsample", [("x", F, [1, 1, 2, 2]), ("s", F, [4])], dict(mode="nearest"), 9, [("y", F)]),
+    ("Scatter", [("x", F, [3, 3]), ("i", I64, [1, 3]), ("u", F, [1, 3])], dict(axis=0), 10, [("y", F)]),
+    ("Unique", [("x", F, [2, 3])], dict(axis=1, sorted=1), 13, [("y", F)]),
+    ("CumSum", [("x", F, [2, 3]), ("a", I64, [])], dict(exclusive=1, reverse=1), 14, [("y", F)]),
+    ("Trilu", [("x", F, [3, 4]), ("k", I64, [])], dict(upper=0), 14, [("y", F)]),
+    ("OneHot", [("i", I64, [3]), ("d", I64, []), ("v", F, [2])], dict(axis=0), 11, [("y", F)]),
+    ("Range", [("a", I64, []), ("b", I64, []), ("c", I64, [])], {}, 11, [("y", I64)]),
+    ("Tile", [("x", F, [2, 3]), ("r", I64, [2])], {}, 13, [("y", F)]),
+    ("Expand", [("x", F, [1, 3]), ("s", I64, [2])], {}, 13, [("y", F)]),
+    ("Reshape", [("x", F, [2, 3]), ("s", I64, [3])], dict(allowzero=1), 14, [("y", F)]),
+    ("Slice", [("x", F, [4, 5]), ("s", I64, [2]), ("e", I64, [2]), ("a", I64, [2]), ("st", I64, [2])], {}, 13,
+     [("y", F)]),
+    ("Split", [("x", F, [6, 2]), ("s", I64, [2])], dict(axis=0), 13, [("y0", F), ("y1", F)]),
+    ("Pad", [("x", F, [2, 3]), ("p", I64, [4]), ("v", F, [])], dict(mode="reflect"), 13, [("y", F)]),
+    ("Pad", [("x", F, [2, 3]), ("p", I64, [4])], dict(mode="edge"), 13, [("y", F)]),
+    ("Resize", [("x", F, [1, 1, 3, 3]), ("roi", F, [8]), ("sc", F, [4])],
+     dict(mode="linear", coordinate_transformation_mode="tf_crop_and_resize"), 13, [("y", F)]),
+    ("Resize", [("x", F, [1, 1, 3, 3]), ("", None, None), ("sc", F, [4])], dict(mode="cubic"), 13, [("y", F)]),
+    ("ScatterND", [("x", F, [4, 3]), ("i", I64, [2, 1]), ("u", F, [2, 3])], dict(reduction="add"), 16, [("y", F)]),
+    ("ScatterElements", [("x", F, [3, 3]), ("i", I64, [2, 3]), ("u", F, [2, 3])], dict(axis=0, reduction="mul"), 16,
+     [("y", F)]),
+    ("GatherElements", [("x", F, [3, 3]), ("i", I64, [2, 3])], dict(axis=-1), 13, [("y", F)]),
+    ("GatherND", [("x", F, [2, 3, 4]), ("i", I64, [2, 1])], dict(batch_dims=1), 13, [("y", F)]),
+    ("Gather", [("x", F, [3, 4]), ("i", I32, [2, 2])], dict(axis=1), 13, [("y", F)]),
+    ("Compress", [("x", F, [3, 2]), ("c", B, [4])], dict(axis=0), 11, [("y", F)]),
+    ("TopK", [("x", F, [3, 5]), ("k", I64, [1])], dict(axis=0, largest=0), 11, [("v", F), ("i", I64)]),
+    ("ConstantOfShape", [("s", I64, [3])], {}, 9, [("y", F)]),
+    ("Squeeze", [("x", F, [1, 3, 1]), ("a", I64, [1])], {}, 13, [("y", F)]),
+    ("Unsqueeze", [("x", F, [3]), ("a", I64, [2])], {}, 13, [("y", F)]),
+    ("ReduceSum", [("x", F, [2, 3, 4]), ("a", I64, [2])], dict(noop_with_empty_axes=1), 13, [("y", F)]),
+    ("Einsum", [("a", F, [2, 3]), ("b", F, [3, 2])], dict(equation="ij,jk->ik"), 12, [("y", F)]),
+    ("Einsum", [("a", F, [2, 2, 3])], dict(equation="...ii->...i"), 12, [("y", F)]),
+    ("Mod", [("a", I32, [4]), ("b", I32, [4])], dict(fmod=0), 13, [("y", I32)]),
+    ("Div", [("a", I64, [4]), ("b", I64, [4])], {}, 13, [("y", I64)]),
+    ("Pow", [("a", I64, [4]), ("b", I64, [4])], {}, 15, [("y", I64)]),
+    ("BitShift", [("a", TensorProto.UINT32, [3]), ("b", TensorProto.UINT32, [3])], dict(direction="LEFT"), 11,
+     [("y", TensorProto.UINT32)]),
+    ("Cast", [("x", F, [4])], dict(to=I8), 13, [("y", I8)]),
+    ("Cast", [("x", TensorProto.STRING, [2])], dict(to=F), 13, [("y", F)]),
+    ("Clip", [("x", I64, [4]), ("lo", I64, []), ("hi", I64, [])], {}, 13, [("y", I64)]),
+    ("Softmax", [("x", F, [2, 0, 3])], dict(axis=1), 13, [("y", F)]),
+    ("ArgMax", [("x", F, [2, 3])], dict(axis=1, select_last_index=1), 13, [("y", I64)]),
+    ("SplitToSequence", [("x", F, [6, 2]), ("s", I64, [])], dict(axis=0), 11, [("y", None)]),
+    ("Bernoulli", [("x", F, [4])], dict(seed=1.0), 15, [("y", F)]),
+    ("RandomUniformLike", [("x", F, [2, 2])], {}, 13, [("y", F)]),
+    ("Multinomial", [("x", F, [2, 3])], dict(sample_size=3), 13, [("y", I32)]),
+    ("Shrink", [("x", F, [4])], dict(lambd=0.5), 13, [("y", F)]),
+    ("PRelu", [("x", F, [2, 3]), ("s", F, [3])], {}, 16, [("y", F)]),
+    ("InstanceNormalization", [("x", F, [1, 2, 0]), ("s", F, [2]), ("b", F, [2])], {}, 13, [("y", F)]),
+    ("LayerNormalization", [("x", F, [2, 3]), ("s", F, [3]), ("b", F, [3])], dict(axis=0), 17, [("y", F)]),
+    ("BatchNormalization", [("x", F, [2, 3]), ("s", F, [3]), ("b", F, [3]), ("m", F, [3]), ("v", F, [3])], {}, 15,
+     [("y", F)]),
+    ("MaxPool", [("x", F, [1, 1, 5, 5])], dict(kernel_shape=[3, 3], pads=[2, 2, 2, 2], dilations=[2, 2],
+                                               ceil_mode=1), 12, [("y", F), ("i", I64)]),
+    ("AveragePool", [("x", F, [1, 1, 5])], dict(kernel_shape=[3], auto_pad="SAME_UPPER", count_include_pad=1), 11,
+     [("y", F)]),
+    ("Conv", [("x", F, [1, 2, 5, 5]), ("w", F, [2, 1, 3, 3])], dict(group=2, auto_pad="SAME_LOWER"), 11, [("y", F)]),
+    ("ConvTranspose", [("x", F, [1, 2, 3, 3]), ("w", F, [2, 1, 3, 3])],
+     dict(group=2, output_shape=[7, 7], strides=[2, 2]), 11, [("y", F)]),
+    ("Col2Im", [("x", F, [1, 4, 9]), ("is", I64, [2]), ("bs", I64, [2])], {}, 18, [("y", F)]),
+    ("StringNormalizer", [("x", TensorProto.STRING, [3])], dict(case_change_action="UPPER"), 10,
+     [("y", TensorProto.STRING)]),
+    ("GRU", [("x", F, [3, 1, 2]), ("w", F, [1, 9, 2]), ("r", F, [1, 9, 3]), ("b", F, [1, 18]), ("sl", I32, [1]),
+             ("h0", F, [1, 1, 3])], dict(hidden_size=3, linear_before_reset=1), 14, [("y", F)]),
+    ("LSTM", [("x", F, [3, 1, 2]), ("w", F, [1, 12, 2]), ("r", F, [1, 12, 3]), ("b", F, [1, 24]), ("sl", I32, [1])],
+     dict(hidden_size=3, layout=0, input_forget=1), 14, [("y", F)]),
+    ("Gemm", [("a", F, [3, 2]), ("b", F, [3, 4]), ("c", F, [1, 4])], dict(transA=1), 13, [("y", F)]),
+    ("MatMul", [("a", F, [2, 1, 3]), ("b", F, [3])], {}, 13, [("y", F)]),
+    ("DepthToSpace", [("x", F, [1, 8, 2, 2])], dict(blocksize=2, mode="CRD"), 13, [("y", F)]),
+    ("SpaceToDepth", [("x", F, [1, 1, 4, 4])], dict(blocksize=2), 13, [("y", F)]),
+    ("Hardmax", [("x", F, [2, 3])], dict(axis=-1), 13, [("y", F)]),
+    ("Where", [("c", B, [2, 1]), ("x", F, [1, 3]), ("y0", F, [2, 3])], {}, 16, [("y", F)]),
+    ("Concat", [("a", F, [2, 3]), ("b", F, [2, 0])], dict(axis=-1), 13, [("y", F)]),
+    ("Transpose", [("x", F, [2, 3, 4])], dict(perm=[1, 2, 0]), 13, [("y", F)]),
+    ("Flatten", [("x", F, [2, 3, 4])], dict(axis=3), 13, [("y", F)]),
+    ("Sum", [("a", F, [2, 3]), ("b", F, [3]), ("c", F, [1])], {}, 13, [("y", F)]),
+    ("Mean", [("a", F, [2, 3]), ("b", F, [3])], {}, 13, [("y", F)]),
+    ("SoftmaxCrossEntropyLoss", [("x", F, [2, 3]), ("l", I64, [2])], dict(ignore_index=1), 13, [("y", F)]),
+    ("NegativeLogLikelihoodLoss", [("x", F, [2, 3]), ("l", I64, [2])], dict(reduction="mean"), 13, [("y", F)]),
+    ("TfIdfVectorizer", [("x", I64, [4])], dict(mode="TF", min_gram_length=1, max_gram_length=2, max_skip_count=1,
+                                                ngram_counts=[0, 2], ngram_indexes=[0, 1, 2],
+                                                pool_int64s=[1, 2, 1, 2]), 9, [("y", F)]),
+]
+
+
+def m_table(r):
+    op, specs, attrs, opset, outs = r.choice(OP_TABLE)
+    inputs, names = [], []
+    for name, t, shape in specs:
+        names.append(name)
+        if t is not None:
+            inputs.append(vi(name, t, shape))
+    outputs = []
+    for name, t in outs:
+        if t is None:
+            outputs.append(helper.make_tensor_sequence_value_info(name, F, None))
+        else:
+            outputs.append(out(name, t))
+    node = helper.make_node(op, names, [o for o, _ in outs], **attrs)
+    return [node], inputs, outputs, [], opset
+
+
+BASES += [m_table] * 12
+
+
+# ---- control flow, local functions and the patterns the optimization passes rewrite ----
+
+def m_if(r):
+    then = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [], [vi("t", F, [2, 3])])
+    els = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [vi("e", F, [2, 3])])
+    return ([helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=els)],
+            [vi("c", B, []), vi("x", F, [2, 3])], [out("y")], [], 13)
+
+
+def m_loop(r):
+    body = helper.make_graph(
+        [helper.make_node("Less", ["i", "lim"], ["c_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"]),
+         helper.make_node("Identity", ["v_in"], ["scan"])], "body",
+        [vi("i", I64, []), vi("c_in", B, []), vi("v_in", F, [2])],
+        [vi("c_out", B, []), vi("v_out", F, [2]), vi("scan", F, [2])],
+        [init("one", np.ones(2, np.float32)), init("lim", np.array(r.choice([3, 5]), np.int64))])
+    return ([helper.make_node("Loop", ["n", "c", "v"], ["y", "ys"], body=body)],
+            [vi("c", B, []), vi("v", F, [2])], [out("y"), out("ys")],
+            [init("n", np.array(r.choice([2, 4, 10]), np.int64))], 13)
+
+
+def m_scan(r):
+    body = helper.make_graph([helper.make_node("Add", ["s_in", "x_t"], ["s_out"]),
+                              helper.make_node("Identity", ["s_out"], ["o_t"])], "body",
+                             [vi("s_in", F, [2]), vi("x_t", F, [2])], [vi("s_out", F, [2]), vi("o_t", F, [2])])
+    return ([helper.make_node("Scan", ["s0", "xs"], ["s", "os"], body=body, num_scan_inputs=1,
+                              scan_input_axes=[0], scan_output_axes=[0])],
+            [vi("s0", F, [2]), vi("xs", F, [3, 2])], [out("s"), out("os")], [], 13)
+
+
+def m_function(r):
+    # A model-local function; the mutation may make it call itself.
+    body = [helper.make_node("Mul", ["a", "a"], ["t"]), helper.make_node("Add", ["t", "a"], ["b"])]
+    if r.random() < 0.2:
+        body.append(helper.make_node("Fn", ["b"], ["c"], domain="local"))
+        outs = ["c"]
+    else:
+        outs = ["b"]
+    f = helper.make_function("local", "Fn", ["a"], outs, body,
+                             [helper.make_opsetid("", 13), helper.make_opsetid("local", 1)])
+    nodes = [helper.make_node("Fn", ["x"], ["y"], domain="local")]
+    # The output's shape is given: onnx's inference (in fill_output_shapes) must not see a recursive function.
+    return nodes, [vi("x", F, [2, 3])], [vi("y", F, ["y0", "y1"])], [], 13, [f]
+
+
+def m_patterns(r):
+    kind = r.choice(["conv_pad", "conv_bn", "transposes", "matmul_add", "gelu", "attention", "conv_relu"])
+    if kind == "conv_pad":
+        return ([helper.make_node("Pad", ["x", "p"], ["xp"], mode="constant"),
+                 helper.make_node("Conv", ["xp", "w"], ["y"], kernel_shape=[3, 3])], [vi("x", F, [1, 2, 5, 5])],
+                [out("y")], [init("p", i64([0, 0, 1, 1, 0, 0, 1, 1])), init("w", rnd(r, 2, 2, 3, 3))], 13)
+    if kind == "conv_bn":
+        return ([helper.make_node("Conv", ["x", "w", "cb"], ["c"], kernel_shape=[1, 1]),
+                 helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"])], [vi("x", F, [1, 2, 3, 3])],
+                [out("y")], [init("w", rnd(r, 3, 2, 1, 1)), init("cb", rnd(r, 3)), init("s", rnd(r, 3)),
+                             init("b", rnd(r, 3)), init("m", rnd(r, 3)), init("v", np.ones(3, np.float32))], 13)
+    if kind == "transposes":
+        return ([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]),
+                 helper.make_node("Relu", ["t"], ["u"]),
+                 helper.make_node("Transpose", ["u"], ["y"], perm=[0, 3, 1, 2])], [vi("x", F, [1, 2, 3, 4])],
+                [out("y")], [], 13)
+    if kind == "matmul_add":
+        return ([helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"])],
+                [vi("x", F, [2, 3])], [out("y")], [init("w", rnd(r, 3, 4)), init("b", rnd(r, 4))], 13)
+    if kind == "gelu":
+        return ([helper.make_node("Div", ["x", "sq2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
+                 helper.make_node("Add", ["e", "one"], ["a"]), helper.make_node("Mul", ["x", "a"], ["m"]),
+                 helper.make_node("Mul", ["m", "half"], ["y"])], [vi("x", F, [2, 3])], [out("y")],
+                [init("sq2", np.array(1.4142135, np.float32)), init("one", np.array(1, np.float32)),
+                 init("half", np.array(0.5, np.float32))], 13)
+    if kind == "attention":
+        return ([helper.make_node("MatMul", ["q", "kt"], ["s"]), helper.make_node("Div", ["s", "sc"], ["sd"]),
+                 helper.make_node("Softmax", ["sd"], ["p"], axis=-1), helper.make_node("MatMul", ["p", "v"], ["y"])],
+                [vi("q", F, [1, 2, 4, 8]), vi("kt", F, [1, 2, 8, 4]), vi("v", F, [1, 2, 4, 8])], [out("y")],
+                [init("sc", np.array(2.8284, np.float32))], 13)
+    return ([helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["y"])], [vi("x", F, [1, 16, 8, 8])], [out("y")],
+            [init("w", rnd(r, 16, 16, 3, 3)), init("lo", np.array(0, np.float32)),
+             init("hi", np.array(6, np.float32))], 13)
+
+
+BASES += [m_if, m_loop, m_scan, m_function, m_patterns, m_patterns]
+
+
 # ---- mutations: each takes (rng, model) and changes it in place; may return extra info ----
 
 def _nodes(m):
-    return list(m.graph.node)
+    """The main graph's nodes, and those of subgraphs and local functions."""
+    found = []
+
+    def walk(nodes):
+        for n in nodes:
+            found.append(n)
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    walk(a.g.node)
+    walk(m.graph.node)
+    for f in m.functions:
+        walk(f.node)
+    return found
 
 
 def schema_attrs(m, n, kind):
@@ -742,14 +972,47 @@ def mut_string_tensor(r, m):
     t.string_data.extend([b"abc"] * r.choice([0, 1, 3]))
 
 
+def mut_input_to_initializer(r, m):
+    # A graph input becomes a constant: constant folding then runs the kernel at load time.
+    inits = {t.name for t in m.graph.initializer}
+    cands = [v for v in m.graph.input if v.name not in inits and v.type.tensor_type.HasField("shape")]
+    if not cands:
+        return
+    v = r.choice(cands)
+    dims = [d.dim_value if d.HasField("dim_value") and 0 <= d.dim_value <= 16 else 1
+            for d in v.type.tensor_type.shape.dim]
+    npt = np_type(v.type.tensor_type.elem_type)
+    n = int(np.prod(dims))
+    if np.dtype(npt).kind in "iu":
+        info = np.iinfo(npt)
+        arr = np.array([min(max(r.choice([0, 1, 2, -1, 3, 2**31, -(2**40), INT64_MAX, INT64_MIN]), info.min),
+                            info.max) for _ in range(n)], dtype=npt)
+    elif np.dtype(npt).kind == "f":
+        arr = np.array([r.choice(EXTREME_FLOATS + [0.5, 2.0]) for _ in range(n)], dtype=npt)
+    elif np.dtype(npt).kind == "b":
+        arr = np.array([r.random() < 0.5 for _ in range(n)], dtype=bool)
+    else:
+        return
+    m.graph.initializer.append(numpy_helper.from_array(arr.reshape(dims), v.name))
+    if r.random() < 0.5:
+        m.graph.input.remove(v)
+
+
+def mut_recursive_function(r, m):
+    if not m.functions:
+        return
+    f = m.functions[0]
+    f.node[r.randrange(len(f.node))].CopyFrom(helper.make_node(f.name, list(f.input), list(f.output), domain=f.domain))
+
+
 MUTATIONS = [mut_attr_int, mut_attr_ints, mut_attr_float, mut_attr_type, mut_attr_string, mut_dup_attr,
              mut_init_values, mut_init_huge_shape, mut_init_dims, mut_raw_truncate, mut_init_dtype,
              mut_init_external, mut_input_dims, mut_input_rank, mut_io_dtype, mut_drop_input, mut_extra_input,
              mut_empty_name, mut_duplicate_name, mut_cycle, mut_self_loop, mut_output_missing, mut_output_is_input,
              mut_no_outputs, mut_opset, mut_ir_version, mut_op_swap, mut_domain, mut_subgraph_attr,
-             mut_string_tensor]
+             mut_string_tensor, mut_input_to_initializer, mut_recursive_function]
 # Weights: the semantic mutations that reach kernels come up more often.
-WEIGHTS = [6, 6, 2, 2, 2, 1, 6, 4, 3, 2, 1, 1, 4, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 2, 1, 1, 1]
+WEIGHTS = [6, 6, 2, 2, 2, 1, 6, 4, 3, 2, 1, 1, 4, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 2, 1, 1, 1, 5, 1]
 assert len(WEIGHTS) == len(MUTATIONS)
 
 
@@ -769,6 +1032,16 @@ def byte_corrupt(r, data):
 
 # ---- adversarial inputs (.npy) for a model's graph inputs ----
 
+def np_type(elem):
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(elem)  # onnx >= 1.13
+    except AttributeError:
+        from onnx import mapping
+        return mapping.TENSOR_TYPE_TO_NP_TYPE.get(elem, np.dtype(np.float32))
+    except Exception:
+        return np.dtype(np.float32)
+
+
 def make_inputs(r, model, d):
     """Writes one .npy per non-initializer graph input; returns the paths or None to let pier generate them."""
     inits = {t.name for t in model.graph.initializer}
@@ -779,10 +1052,7 @@ def make_inputs(r, model, d):
         dims = [dd.dim_value if dd.HasField("dim_value") and 0 <= dd.dim_value <= 64 else 1 for dd in tt.shape.dim]
         if r.random() < 0.15:
             dims = [r.choice([0, 1, 2, 3, 5]) for _ in range(r.choice([0, 1, 2, 3, 4]))]
-        try:
-            npt = onnx.helper.tensor_dtype_to_np_dtype(elem)
-        except Exception:
-            npt = np.float32
+        npt = np_type(elem)
         if npt == object:
             arr = np.array(["a"] * int(np.prod(dims)), dtype=object).reshape(dims)
             files.append(None)
@@ -809,13 +1079,15 @@ def make_inputs(r, model, d):
 
 def fill_output_shapes(model):
     """Pier (like onnx's checker) wants a shape on each graph output: take it from onnx's inference."""
+    if all(o.type.tensor_type.HasField("shape") for o in model.graph.output if o.type.HasField("tensor_type")):
+        return
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
         known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
     except Exception:
         known = {}
     for o in model.graph.output:
-        if o.type.tensor_type.HasField("shape"):
+        if not o.type.HasField("tensor_type") or o.type.tensor_type.HasField("shape"):
             continue
         o.type.tensor_type.shape.SetInParent()
         k = known.get(o.name)
@@ -829,9 +1101,12 @@ def build_case(seed, it):
     """The model bytes and input arrays for one iteration, all from (seed, it)."""
     r = random.Random(seed * 1000003 + it)
     base = r.choice(BASES)
-    nodes, inputs, outputs, inits, opset = base(r)
+    made = base(r)
+    nodes, inputs, outputs, inits, opset = made[:5]
+    functions = made[5] if len(made) > 5 else []
     graph = helper.make_graph(nodes, "fuzz", inputs, outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="pier-fuzz")
+    imports = [helper.make_opsetid("", opset)] + ([helper.make_opsetid("local", 1)] if functions else [])
+    model = helper.make_model(graph, opset_imports=imports, producer_name="pier-fuzz", functions=functions)
     model.ir_version = 8
     fill_output_shapes(model)
     names = []

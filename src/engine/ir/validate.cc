@@ -1,8 +1,10 @@
 #include "ir/validate.h"
 
+#include <algorithm>
 #include <climits>
 #include <functional>
 #include <unordered_map>
+#include <vector>
 
 #include "ir/convert.h"
 #include "pier/engine.h"
@@ -129,6 +131,70 @@ void check_node(const onnx::NodeProto& n, const Ranks& ranks, const std::string&
   }
 }
 
+void for_each_call(const google::protobuf::RepeatedPtrField<onnx::NodeProto>& nodes,
+                   const std::function<void(const std::string&)>& fn) {
+  for (const auto& n : nodes) {
+    fn(normalize_domain(n.domain()) + "::" + n.op_type());
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) for_each_call(a.g().node(), fn);
+      for (const auto& sg : a.graphs()) for_each_call(sg.node(), fn);
+    }
+  }
+}
+
+// onnx's inference (and Pier's inlining) expand a call of a local function
+// by its body; a function that calls itself, directly or through others,
+// would recurse until the stack overflows.
+void reject_recursive_functions(const onnx::ModelProto& model, const std::string& label) {
+  std::unordered_map<std::string, const onnx::FunctionProto*> fns;
+  for (const auto& f : model.functions()) fns[normalize_domain(f.domain()) + "::" + f.name()] = &f;
+  enum class Mark { kNone, kActive, kDone };
+  std::unordered_map<std::string, Mark> mark;
+  std::vector<std::string> path;
+  std::function<void(const std::string&)> visit = [&](const std::string& key) {
+    Mark& m = mark[key];
+    if (m == Mark::kDone) return;
+    if (m == Mark::kActive) {
+      std::string cycle;
+      for (auto it = std::find(path.begin(), path.end(), key); it != path.end(); ++it) cycle += *it + " -> ";
+      invalid(label + ": local function " + key + " calls itself (" + cycle + key + ")");
+    }
+    m = Mark::kActive;
+    path.push_back(key);
+    for_each_call(fns.at(key)->node(), [&](const std::string& callee) {
+      if (fns.count(callee)) visit(callee);
+    });
+    path.pop_back();
+    mark[key] = Mark::kDone;
+  };
+  for (const auto& [key, f] : fns) visit(key);
+}
+
+// A graph input that declares a negative dim, or more elements than any
+// tensor may hold, could never be fed.
+void check_graph_inputs(const onnx::GraphProto& g, const std::string& label) {
+  std::unordered_map<std::string, bool> is_init;
+  for (const auto& t : g.initializer()) is_init[t.name()] = true;
+  for (const auto& v : g.input()) {
+    if (is_init.count(v.name()) || !v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) continue;
+    Shape dims;
+    int64_t n = 1;
+    bool too_large = false;
+    for (const auto& d : v.type().tensor_type().shape().dim()) {
+      dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      if (!d.has_dim_value()) continue;
+      if (d.dim_value() < 0)
+        invalid(label + ": graph input \"" + v.name() + "\" declares a negative dimension " +
+                std::to_string(d.dim_value()));
+      if (d.dim_value() > 0 && n > kMaxElements / d.dim_value()) too_large = true;
+      if (!too_large) n *= std::max<int64_t>(d.dim_value(), 1);
+    }
+    if (too_large)
+      invalid(label + ": graph input \"" + v.name() + "\" declares shape " + shape_str(dims) +
+              ", whose dims multiply to more than 2^40 elements");
+  }
+}
+
 }  // namespace
 
 int64_t proto_numel(const onnx::TensorProto& t, const std::string& what) {
@@ -179,6 +245,8 @@ void validate_before_inference(const onnx::ModelProto& model, const std::string&
     }
   };
   walk(model.graph(), {});
+  reject_recursive_functions(model, label);
+  check_graph_inputs(model.graph(), label);
   for (const auto& f : model.functions())
     for (const auto& n : f.node()) check_node(n, {}, label + ": function \"" + f.name() + "\"");
 }

@@ -9,6 +9,18 @@ const Value& none_value() {
 }
 }  // namespace
 
+const ValueInfo* KernelInit::plausible(const ValueInfo* info) {
+  if (!info || !info->has_shape) return info;
+  constexpr int64_t kLimit = int64_t{1} << 40;  // elements; checked_numel's bound
+  int64_t n = 1;
+  for (int64_t d : info->dims) {
+    if (d <= 0) continue;  // unknown, or an empty tensor: no product to overflow
+    if (n > kLimit / d) return nullptr;
+    n *= d;
+  }
+  return info;
+}
+
 const Value& KernelContext::value(int i) const {
   if (i >= num_inputs() || inputs_[i] == nullptr) return none_value();
   return *inputs_[i];

@@ -63,14 +63,21 @@ class KernelInit {
     return node.has_input(i) ? graph.initializer(node.inputs[i]) : nullptr;
   }
   // Declared or inferred type of input/output i, or nullptr when unknown.
-  const ValueInfo* input_info(int i) const { return node.has_input(i) ? graph.info(node.inputs[i]) : nullptr; }
-  const ValueInfo* output_info(int i) const { return node.has_output(i) ? graph.info(node.outputs[i]) : nullptr; }
+  // A static shape of more elements than any tensor may hold (a corrupt
+  // declaration, or inference through a huge Expand/Tile) counts as
+  // unknown: kernels that prepare work for it (oneDNN primitives) would
+  // overflow, and a run meets the tensor size limit anyway.
+  const ValueInfo* input_info(int i) const { return node.has_input(i) ? plausible(graph.info(node.inputs[i])) : nullptr; }
+  const ValueInfo* output_info(int i) const {
+    return node.has_output(i) ? plausible(graph.info(node.outputs[i])) : nullptr;
+  }
   // Compiles graph attribute `attr` as a subgraph of the current graph.
   std::shared_ptr<const Subgraph> compile_subgraph(const std::string& attr) const {
     return compile_(*node.req_graph(attr));
   }
 
  private:
+  static const ValueInfo* plausible(const ValueInfo* info);
   SubgraphCompiler compile_;
 };
 
