@@ -105,26 +105,39 @@ void collect_ranks(const onnx::GraphProto& g, Ranks& ranks) {
 // and input ranks it indexes by position.
 void check_node(const onnx::NodeProto& n, const Ranks& ranks, const std::string& label) {
   if (!normalize_domain(n.domain()).empty()) return;
-  const std::string node = label + ": node \"" + n.name() + "\" (" + n.op_type() + "): ";
+  const std::string& op = n.op_type();
+  const std::string node = label + ": node \"" + n.name() + "\" (" + op + "): ";
   auto rank = [&](int i) {
     if (i >= n.input_size()) return -1;
     auto it = ranks.find(n.input(i));
     return it == ranks.end() ? -1 : it->second;
   };
-  if (n.op_type() == "GatherND") {
+  if (op == "GatherND") {
     // onnx indexes the data dims from indices' last dim + batch_dims.
     if (const auto* a = find_attr(n, "batch_dims"); a && a->i() < 0)
       invalid(node + "batch_dims must be non-negative, got " + std::to_string(a->i()));
   }
-  if (n.op_type() == "ConvTranspose" || n.op_type() == "Conv") {
-    // onnx reads W's dims by X's spatial positions.
-    const int rx = rank(0), rw = rank(1);
+  if (op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || op == "QLinearConv") {
+    // onnx reads W's dims at X's spatial positions.
+    const int w = op == "QLinearConv" ? 3 : 1;
+    const int rx = rank(0), rw = rank(w);
     if (rx >= 0 && rw >= 0 && rx != rw)
       invalid(node + "the weight W has rank " + std::to_string(rw) + ", the input X rank " + std::to_string(rx) +
               "; they must be equal");
+    if (rx >= 0 && rx < 3) invalid(node + "the input X must have rank 3 or more, got " + std::to_string(rx));
     if (rw >= 0 && rw < 3) invalid(node + "the weight W must have rank 3 or more, got " + std::to_string(rw));
   }
-  if (n.op_type() == "DepthToSpace" || n.op_type() == "SpaceToDepth") {
+  if (op == "MaxUnpool") {
+    const int rx = rank(0), ri = rank(1);
+    if (rx >= 0 && ri >= 0 && rx != ri)
+      invalid(node + "the indices I have rank " + std::to_string(ri) + ", the input X rank " + std::to_string(rx) +
+              "; they must be equal");
+  }
+  if (op == "STFT") {
+    if (const int r = rank(0); r >= 0 && r < 2)
+      invalid(node + "the signal must be [batch, length] or [batch, length, 1 or 2], got rank " + std::to_string(r));
+  }
+  if (op == "DepthToSpace" || op == "SpaceToDepth") {
     // Its square divides the channels; 2^32 squared wraps to 0.
     if (const auto* a = find_attr(n, "blocksize"); a && (a->i() < 1 || a->i() > INT32_MAX))
       invalid(node + "blocksize must be in [1, 2^31), got " + std::to_string(a->i()));
