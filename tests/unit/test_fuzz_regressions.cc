@@ -3,7 +3,10 @@
 // inference or in oneDNN, a stack overflow) instead of an error. Each
 // must now fail with an error that names what is wrong.
 #include <climits>
+#include <cstdio>
+#include <fstream>
 
+#include "pier/tensor_io.h"
 #include "test_util.h"
 
 using namespace pier;
@@ -237,6 +240,70 @@ TEST(FuzzRegressions, MalformedExternalDataNumbersAreNamed) {
     expect_invalid_model(b, std::string("tensor \"c\": external data offset \"") + bad +
                                 "\" is not a non-negative integer");
   }
+}
+
+// An .npy header of a few bytes declaring 2^28 strings made the reader
+// construct them all (8 GB) before it checked the data; a 23-digit dim
+// escaped as std::stoll's bare "stoll".
+TEST(FuzzRegressions, NpyHeadersAreCheckedBeforeAllocating) {
+  auto npy = [](const std::string& dict, const std::string& data) {
+    std::string h = dict;
+    while ((10 + h.size() + 1) % 64) h += ' ';
+    h += '\n';
+    std::string out = "\x93NUMPY";
+    out += '\x01';
+    out += '\x00';
+    out += static_cast<char>(h.size() & 0xff);
+    out += static_cast<char>(h.size() >> 8);
+    return out + h + data;
+  };
+  struct Case {
+    std::string descr, shape, data, needle;
+  };
+  for (const auto& c : {Case{"|S1", "(268435456,)", "abcdefghij", "npy data is truncated: 10 bytes for shape [268435456]"},
+                        Case{"<f4", "(268435456, 4)", "abcd", "npy data is truncated: 4 bytes for shape [268435456,4]"},
+                        Case{"|S0", "(268435456,)", "", "npy dtype '|S0' has zero-sized elements"},
+                        Case{"<U4611686018427387904", "(4,)", "abcd", "(elements too large)"},
+                        Case{"<f4", "(99999999999999999999999, 2)", "", "dimension 99999999999999999999999"}}) {
+    SCOPED_TRACE(c.descr + " " + c.shape);
+    const std::string bytes =
+        npy("{'descr': '" + c.descr + "', 'fortran_order': False, 'shape': " + c.shape + ", }", c.data);
+    try {
+      parse_npy(bytes, "x.npy");
+      ADD_FAILURE() << "parsed";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(c.needle), std::string::npos) << e.what();
+    }
+  }
+  // Still read: an exact fit.
+  Tensor t = parse_npy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", std::string(8, '\0')), "x");
+  EXPECT_EQ(t.shape(), (Shape{2}));
+}
+
+// The same for a TensorProto: 2^28 strings declared, none given.
+TEST(FuzzRegressions, TensorProtoDataIsCheckedBeforeAllocating) {
+  onnx::TensorProto p;
+  p.set_name("x");
+  p.set_data_type(onnx::TensorProto::STRING);
+  p.add_dims(int64_t{1} << 28);
+  ModelBuilder b(13);
+  b.input("x", DataType::kString, {-1}).node("Identity", {"x"}, {"y"}).output("y", DataType::kString, {-1});
+  b.graph().add_initializer()->CopyFrom(p);
+  expect_invalid_model(b, "initializer \"x\": holds 0 values, shape [268435456] of string needs 268435456");
+
+  // As an input file (.pb): tensor_from_proto checks before it allocates.
+  const std::string path = ::testing::TempDir() + "fuzz_regressions_strings.pb";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << p.SerializeAsString();
+  }
+  try {
+    read_pb(path);
+    ADD_FAILURE() << "read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds 0 values, shape [268435456] of string"), std::string::npos) << e.what();
+  }
+  std::remove(path.c_str());
 }
 
 }  // namespace

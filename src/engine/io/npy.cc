@@ -63,6 +63,7 @@ Descr parse_descr(const std::string& d, const std::string& label) {
   } catch (...) {
     bad(label, "unsupported npy dtype '" + d + "'");
   }
+  if (n > (size_t{1} << 30)) bad(label, "unsupported npy dtype '" + d + "' (elements too large)");
   out.item = n;
   switch (kind) {
     case 'f':
@@ -96,6 +97,8 @@ Shape parse_shape(const std::string& s, const std::string& label) {
       num += c;
     } else if (c == ',' || c == ')') {
       if (!num.empty()) {
+        // 18 digits always fit int64; larger dims fail the size check anyway.
+        if (num.size() > 18) bad(label, "dimension " + num + " in npy header shape " + s + " is too large");
         shape.push_back(std::stoll(num));
         num.clear();
       }
@@ -188,11 +191,21 @@ Tensor parse_npy(const std::string& bytes, const std::string& label) {
   const bool fortran = dict_value(header, "fortran_order", label).find("True") != std::string::npos;
   const Shape shape = parse_shape(dict_value(header, "shape", label), label);
   const Descr descr = parse_descr(descr_s, label);
-  Tensor t(descr.dtype, shape);
+  if (descr.item == 0) bad(label, "npy dtype '" + descr_s + "' has zero-sized elements");
+  // The data must be there before the tensor is allocated: a header of a
+  // few bytes may declare billions of elements.
   const char* data = bytes.data() + offset + header_len;
   const size_t avail = bytes.size() - offset - header_len;
+  uint64_t numel = 1;
+  for (int64_t d : shape) {
+    if (d != 0 && numel > avail / static_cast<uint64_t>(d)) numel = avail + 1;  // saturate: more than the file holds
+    else numel *= static_cast<uint64_t>(d);
+  }
+  if (numel > avail / descr.item)
+    bad(label, "npy data is truncated: " + std::to_string(avail) + " bytes for shape " + shape_str(shape) + " of '" +
+                   descr_s + "'");
+  Tensor t(descr.dtype, shape);
   const size_t need = static_cast<size_t>(t.numel()) * descr.item;
-  if (avail < need) bad(label, "npy data is truncated: " + std::to_string(avail) + " bytes, need " + std::to_string(need));
   if (descr.dtype == DataType::kString) {
     auto* out = t.data<std::string>();
     for (int64_t i = 0; i < t.numel(); ++i) {

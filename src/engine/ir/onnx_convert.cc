@@ -29,7 +29,9 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& what) {
   if (!valid_dtype(p.data_type())) bad(what, "unknown data type " + std::to_string(p.data_type()));
   auto dtype = static_cast<DataType>(p.data_type());
   Shape shape(p.dims().begin(), p.dims().end());
-  proto_numel(p, "tensor \"" + what + "\"");  // dims non-negative and not absurdly large, before allocating
+  // The dims and the data agree before anything is allocated: a few bytes
+  // of protobuf may declare billions of (string) elements.
+  check_tensor_proto(p, "tensor \"" + what + "\"");
   if (p.has_segment()) bad(what, "segmented tensors are not supported");
   if (p.data_location() == onnx::TensorProto::EXTERNAL) bad(what, "external data was not loaded");
   Tensor t(dtype, shape);
