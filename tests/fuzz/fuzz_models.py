@@ -979,8 +979,8 @@ def mut_input_to_initializer(r, m):
     if not cands:
         return
     v = r.choice(cands)
-    dims = [d.dim_value if d.HasField("dim_value") and 0 <= d.dim_value <= 16 else 1
-            for d in v.type.tensor_type.shape.dim]
+    dims = small_dims([d.dim_value if d.HasField("dim_value") and 0 <= d.dim_value <= 16 else 1
+                       for d in v.type.tensor_type.shape.dim])
     npt = np_type(v.type.tensor_type.elem_type)
     n = int(np.prod(dims))
     if np.dtype(npt).kind in "iu":
@@ -1042,6 +1042,35 @@ def np_type(elem):
         return np.dtype(np.float32)
 
 
+def small_dims(dims, limit=4096):
+    """dims, with the largest ones cut to 1 until they hold at most `limit` elements (the fuzzer's own memory)."""
+    dims = list(dims)
+    while int(np.prod(dims, dtype=np.float64)) > limit:
+        dims[int(np.argmax(dims))] = 1
+    return dims
+
+
+def corrupt_npy(r, path):
+    """An input file with a lying header (huge or odd shape, odd dtype) or damaged bytes."""
+    with open(path, "rb") as f:
+        data = f.read()
+    kind = r.randrange(3)
+    if kind == 0:
+        data = byte_corrupt(r, data)
+    else:
+        hlen = int.from_bytes(data[8:10], "little")
+        body = data[10 + hlen:]
+        shape = r.choice(["(268435456,)", "(4294967296, 4294967296)", "()", "(0, 1099511627776)", "(-1,)",
+                          "(99999999999999999999,)", "(1," * 40 + ")", "(3, 3)", "(2,"])
+        descr = r.choice(["<f4", "<i8", "|S0", "<U1073741824", "|b1", ">f8", "<c8", "|O", "<f2", "<u4"])
+        order = r.choice(["False", "True"])
+        header = ("{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" % (descr, order, shape)).encode()
+        header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+        data = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + body[:r.choice([0, 4, len(body)])]
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def make_inputs(r, model, d):
     """Writes one .npy per non-initializer graph input; returns the paths or None to let pier generate them."""
     inits = {t.name for t in model.graph.initializer}
@@ -1052,6 +1081,7 @@ def make_inputs(r, model, d):
         dims = [dd.dim_value if dd.HasField("dim_value") and 0 <= dd.dim_value <= 64 else 1 for dd in tt.shape.dim]
         if r.random() < 0.15:
             dims = [r.choice([0, 1, 2, 3, 5]) for _ in range(r.choice([0, 1, 2, 3, 4]))]
+        dims = small_dims(dims)
         npt = np_type(elem)
         if npt == object:
             arr = np.array(["a"] * int(np.prod(dims)), dtype=object).reshape(dims)
@@ -1071,6 +1101,8 @@ def make_inputs(r, model, d):
                            dtype=npt).reshape(dims)
         path = os.path.join(d, "in%d.npy" % k)
         np.save(path, arr)
+        if r.random() < 0.05:
+            corrupt_npy(r, path)
         files.append(path)
     if any(f is None for f in files):
         return None
@@ -1173,6 +1205,8 @@ def main():
     ap.add_argument("--log", help="append every run's outcome to this file (to see what the mutations reach)")
     a = ap.parse_args()
 
+    # The fuzzer's own memory is bounded too (pier's runs get --mem each).
+    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
     os.makedirs(a.out, exist_ok=True)
     bugs = 0
     stats = {"ok": 0, "error": 0}
