@@ -9,6 +9,8 @@
 // so a ConstantOfShape/Expand/Tile of a huge shape stays a runtime op.
 // A node whose evaluation fails is left alone (it fails at run time as
 // before).
+#include <algorithm>
+#include <cstdint>
 #include <unordered_set>
 
 #include "exec/program.h"
@@ -29,6 +31,24 @@ bool never_fold(const ir::Node& n) {
 
 size_t value_bytes(const Tensor& t) {
   return t.dtype() == DataType::kString ? static_cast<size_t>(t.numel()) * 32 : t.nbytes();
+}
+
+// The size of n's outputs from their static shapes (saturating); 0 when
+// some shape is not fully known.
+size_t static_bytes(const ir::Graph& g, const ir::Node& n) {
+  size_t total = 0;
+  for (const auto& o : n.outputs) {
+    const ValueInfo* vi = o.empty() ? nullptr : g.info(o);
+    if (!vi || !vi->has_shape || vi->dtype == DataType::kUndefined) return 0;
+    size_t bytes = vi->dtype == DataType::kString ? 32 : dtype_size(vi->dtype);
+    for (int64_t d : vi->dims) {
+      if (d < 0) return 0;
+      if (d != 0 && bytes > SIZE_MAX / static_cast<size_t>(d)) return SIZE_MAX;
+      bytes *= static_cast<size_t>(d);
+    }
+    total = bytes > SIZE_MAX - total ? SIZE_MAX : total + bytes;
+  }
+  return total;
 }
 
 // Runs `n` on its constant inputs; returns its outputs (one per output
@@ -100,6 +120,9 @@ bool constant_folding(ir::Graph& g) {
     }
     for (const auto& o : n.outputs) any_output = any_output || !o.empty();
     if (!all_const || !any_output) continue;
+    // A result known to be too large to keep is not computed at all: a
+    // ConstantOfShape of [2^32] would fill 16 GB while the session loads.
+    if (static_bytes(g, n) > std::max(kSmallResultBytes, in_bytes)) continue;
     std::vector<Tensor> outs = evaluate(g, n, in_bytes);
     if (outs.empty()) continue;
     for (size_t k = 0; k < n.outputs.size(); ++k) {
