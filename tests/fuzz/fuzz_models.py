@@ -998,6 +998,31 @@ def mut_input_to_initializer(r, m):
         m.graph.input.remove(v)
 
 
+def mut_init_resize(r, m):
+    # A well-formed initializer of another shape (or rank): BatchNormalization params of the wrong length,
+    # LSTM weights for another hidden size, a bias that does not broadcast.
+    t = _pick_init(r, m)
+    if t is None:
+        return
+    arr = numpy_helper.to_array(t)
+    if arr.dtype == object:
+        return
+    shape = list(arr.shape)
+    kind = r.randrange(4)
+    if kind == 0 and shape:
+        k = r.randrange(len(shape))
+        shape[k] = r.choice([0, 1, shape[k] + 1, max(0, shape[k] - 1), 2 * shape[k]])
+    elif kind == 1:
+        shape = shape[1:] if shape else [1]
+    elif kind == 2:
+        shape = [1] + shape
+    else:
+        shape = [r.choice([0, 1, 2, 3])]
+    shape = small_dims(shape)
+    vals = np.resize(arr.reshape(-1) if arr.size else np.zeros(1, arr.dtype), int(np.prod(shape))).reshape(shape)
+    t.CopyFrom(numpy_helper.from_array(vals.astype(arr.dtype), t.name))
+
+
 def mut_recursive_function(r, m):
     if not m.functions:
         return
@@ -1010,9 +1035,9 @@ MUTATIONS = [mut_attr_int, mut_attr_ints, mut_attr_float, mut_attr_type, mut_att
              mut_init_external, mut_input_dims, mut_input_rank, mut_io_dtype, mut_drop_input, mut_extra_input,
              mut_empty_name, mut_duplicate_name, mut_cycle, mut_self_loop, mut_output_missing, mut_output_is_input,
              mut_no_outputs, mut_opset, mut_ir_version, mut_op_swap, mut_domain, mut_subgraph_attr,
-             mut_string_tensor, mut_input_to_initializer, mut_recursive_function]
+             mut_string_tensor, mut_input_to_initializer, mut_recursive_function, mut_init_resize]
 # Weights: the semantic mutations that reach kernels come up more often.
-WEIGHTS = [6, 6, 2, 2, 2, 1, 6, 4, 3, 2, 1, 1, 4, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 2, 1, 1, 1, 5, 1]
+WEIGHTS = [6, 6, 2, 2, 2, 1, 6, 4, 3, 2, 1, 1, 4, 2, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 2, 1, 1, 1, 5, 1, 5]
 assert len(WEIGHTS) == len(MUTATIONS)
 
 
