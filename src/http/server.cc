@@ -34,6 +34,9 @@ using Clock = std::chrono::steady_clock;
 
 class Connection;
 
+// Large bodies are read this much at a time (see Connection::read_body).
+constexpr size_t kBodyReadChunk = 64 * 1024;
+
 struct Server::Impl {
   ServerOptions opt;
   Handler handler;
@@ -178,6 +181,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.close();
   }
 
+  // The most request bytes read but not yet parsed that the buffer may hold
+  // while a body is read: a trailer as large as a header, plus a read.
+  size_t max_unparsed_bytes() const { return srv_.opt.max_header_bytes + 2 * kBodyReadChunk; }
+
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -194,8 +201,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t request_bytes_ = 0;
   Clock::time_point t0_;
 };
-
-constexpr size_t kBodyReadChunk = 64 * 1024;
 
 void Connection::read_header() {
   busy_ = false;
@@ -258,12 +263,21 @@ void Connection::read_body() {
   // Give large bodies 64 KiB reads; on_body gives the memory back.
   if (auto n = parser_->content_length(); n && *n > kBodyReadChunk / 4)
     buffer_.reserve(buffer_.size() + kBodyReadChunk);
+  // The parser moves body bytes out of the buffer as they arrive, but keeps
+  // an incomplete chunk-size line, chunk extension or trailer there until
+  // its CRLF comes: without a cap, a client sending one endless chunk line
+  // grows the buffer without bound (the body limit never sees those bytes).
+  // Past the cap the read fails with buffer_overflow (a 400).
+  buffer_.max_size(std::max(buffer_.capacity(), max_unparsed_bytes()));
   stream_.expires_after(srv_.opt.body_timeout);
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
 }
 
 void Connection::on_body(beast::error_code ec) {
+  if (ec == bhttp::error::buffer_overflow)
+    return fail_request(400, "bad request: a chunk-size line, chunk extension or trailer is longer than " +
+                                 std::to_string(max_unparsed_bytes()) + " bytes");
   if (ec == bhttp::error::body_limit)
     return fail_request(413, "the request body is larger than the limit of " +
                                  std::to_string(srv_.opt.max_body_bytes) + " bytes");

@@ -194,6 +194,39 @@ class MalformedTest(unittest.TestCase):
         s.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:100])
 
+    def rss_kb(self):
+        with open(f"/proc/{self.srv.proc.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+    def test_endless_chunk_line(self):
+        # A chunk-size line, chunk extension or trailer that never ends is not
+        # body (the body limit never sees it): the server must refuse it at a
+        # bounded size instead of buffering all of it.
+        for start in [b"5;ext=", b"0\r\nX-Trailer: ", b"0000"]:
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=20)
+            s.sendall(b"POST /models/mlp/score HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + start)
+            fill = (b"0" if start == b"0000" else b"a") * (1 << 20)
+            rss0 = self.rss_kb()
+            try:
+                for _ in range(100):
+                    s.sendall(fill)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            grown_mb = (self.rss_kb() - rss0) / 1024
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+                    c = s.recv(65536)
+                    if not c:
+                        break
+                    data += c
+            except (ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+            self.assertTrue(data.startswith(b"HTTP/1.1 400"), (start, data[:200]))
+            self.assertIn(b"chunk-size line, chunk extension or trailer is longer than", data)
+            self.assertLess(grown_mb, 50, f"{start!r}: the server buffered {grown_mb:.0f} MB of a chunk line")
+
     def test_invalid_utf8(self):
         self.bad("/models/mlp/score", b'{"data": [[0.5]], "note": "\xff\xfe"}', needle="UTF-8")
         self.bad("/models/mlp/score", b'{"d\xc3\x28ata": [[0.5]]}', needle="UTF-8")
