@@ -331,6 +331,10 @@ void Connection::respond(Response r) {
   const bool ka = keep_alive_ && !srv_.stopping;
   res->keep_alive(ka);
   res->prepare_payload();
+  // A response to HEAD has the header fields of the GET answer, its
+  // Content-Length included, and no body: bytes after the header would be
+  // read by the client as the start of the next response.
+  if (method_ == "HEAD") res->body().clear();
   stream_.expires_after(srv_.opt.write_timeout);
   const int status = r.status;
   const uint64_t bytes = res->body().size();

@@ -227,6 +227,29 @@ class MalformedTest(unittest.TestCase):
             self.assertIn(b"chunk-size line, chunk extension or trailer is longer than", data)
             self.assertLess(grown_mb, 50, f"{start!r}: the server buffered {grown_mb:.0f} MB of a chunk line")
 
+    def test_head_has_no_body(self):
+        # HEAD answers GET's header fields without the body; a body would be
+        # read as the start of the next response on a kept-alive connection.
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        s.sendall(b"HEAD /swagger.json HTTP/1.1\r\nHost: x\r\n\r\nHEAD /v2/nothing HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            data += c
+        s.close()
+        answers = data.split(b"\r\n\r\n")
+        self.assertEqual(len(answers), 4, data)
+        self.assertTrue(answers[0].startswith(b"HTTP/1.1 200"), data)
+        length = [int(line.split(b":")[1]) for line in answers[0].split(b"\r\n")
+                  if line.lower().startswith(b"content-length:")]
+        self.assertGreater(length[0], 100)  # GET's length, not the (absent) body's
+        self.assertTrue(answers[1].startswith(b"HTTP/1.1 404"), data)
+        self.assertTrue(answers[2].startswith(b"HTTP/1.1 200"), data)
+        self.assertEqual(answers[3], b"")
+
     def test_invalid_utf8(self):
         self.bad("/models/mlp/score", b'{"data": [[0.5]], "note": "\xff\xfe"}', needle="UTF-8")
         self.bad("/models/mlp/score", b'{"d\xc3\x28ata": [[0.5]]}', needle="UTF-8")
