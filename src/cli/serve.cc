@@ -146,11 +146,16 @@ int serve_command(const ServeArgs& a) {
   sopt.api_keys = a.api_keys;
   if (const char* env = std::getenv("PIER_API_KEYS")) {
     std::string_view s = env;
+    const size_t given = sopt.api_keys.size();
     while (!s.empty()) {
       const size_t c = s.find(',');
       if (c) sopt.api_keys.emplace_back(s.substr(0, c));
       s = c == std::string_view::npos ? std::string_view() : s.substr(c + 1);
     }
+    // A value such as "," (keys substituted from unset variables) would
+    // otherwise serve with no authentication at all, silently.
+    if (*env && sopt.api_keys.size() == given)
+      usage("$PIER_API_KEYS is set but holds no key (only commas); unset it to serve without keys");
   }
   for (const auto& k : sopt.api_keys)
     if (k.empty() || k.find_first_of(" \t\r\n") != std::string::npos) usage("an API key must be non-empty, without spaces");

@@ -96,6 +96,23 @@ class ServeTest(unittest.TestCase):
                 status, _, data = self.srv.request(method, path, b, {"Authorization": f"Bearer {key}"})
                 self.assertNotEqual(status, 401, f"{path} with a valid key: {data[:200]!r}")
 
+    def test_api_keys_env_without_a_key_is_refused(self):
+        # "$A,$B" with both unset: serving with no keys at all would be silent.
+        model = os.path.join(self.models, "mlp.onnx")
+        for value in [",", ",,,"]:
+            env = dict(os.environ, PIER_API_KEYS=value)
+            r = subprocess.run([PIER, "serve", "--model-file", model, "--port", "0"], env=env, capture_output=True,
+                               text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0, value)
+            self.assertIn("PIER_API_KEYS is set but holds no key", r.stderr)
+        # An extra comma next to a key is fine, and the key is required.
+        srv = Server("--model-file", model, "--no-access-log", env=dict(os.environ, PIER_API_KEYS=f"{KEY1},"))
+        try:
+            self.assertEqual(srv.request("GET", "/v2/models/mlp")[0], 401)
+            self.assertEqual(srv.request("GET", "/v2/models/mlp", headers={"Authorization": f"Bearer {KEY1}"})[0], 200)
+        finally:
+            srv.close()
+
     def test_server_metadata(self):
         meta = self.srv.json("GET", "/v2", headers=AUTH)
         self.assertEqual(meta["name"], "pier")
