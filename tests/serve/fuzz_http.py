@@ -93,6 +93,7 @@ class Answer:
     def __init__(self, status=None, headers=None, body=b"", raw=b"", closed=False, timeout=False, count=0):
         self.status, self.headers, self.body, self.raw = status, headers or {}, body, raw
         self.closed, self.timeout, self.count = closed, timeout, count
+        self.head = False
 
 
 def read_responses(sock, want, deadline, head_only=None):
@@ -180,6 +181,60 @@ def exchange(port, data, want=1, timeout=ANSWER_TIMEOUT, chunks=None, shutdown_a
     if got:
         a.status, a.headers, a.body = got[0]
     a.all = got
+    return a
+
+
+def sequence(port, datas):
+    """Sends each request on one kept-alive connection after the previous answer; the last must be 200."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=ANSWER_TIMEOUT)
+    a = Answer()
+    a.all = []
+    try:
+        for i, d in enumerate(datas):
+            try:
+                s.sendall(d)
+            except (BrokenPipeError, ConnectionResetError):
+                a.closed = True
+                break
+            heads = [d.startswith(b"HEAD ")]
+            got, closed, timed_out = read_responses(s, 1, time.time() + ANSWER_TIMEOUT, heads)
+            a.all += got
+            if timed_out:
+                a.timeout = True
+                break
+            if not got or closed:
+                a.closed = True
+                break
+            st, hd, bd = got[0]
+            if hd.get("connection", "").lower() == "close":
+                a.closed = True
+                break
+    finally:
+        s.close()
+    a.count = len(a.all)
+    a.sent = len(datas)
+    return a
+
+
+def endless(port, start, mb, proc):
+    s = socket.create_connection(("127.0.0.1", port), timeout=ANSWER_TIMEOUT)
+    rss0 = proc.rss_kb()
+    fill = (b"0" if start == b"000" else b"a") * (1 << 20)
+    peak = rss0
+    try:
+        s.sendall(b"POST /models/mlp/score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + start)
+        for i in range(mb):
+            s.sendall(fill)
+            peak = max(peak, proc.rss_kb())
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    got, closed, timed_out = read_responses(s, 1, time.time() + ANSWER_TIMEOUT)
+    s.close()
+    a = Answer(closed=closed, timeout=timed_out, count=len(got))
+    a.all = got
+    if got:
+        a.status, a.headers, a.body = got[0]
+    a.grown_mb = (peak - rss0) / 1024
     return a
 
 
@@ -693,8 +748,27 @@ def gen_registry(rng):
     return "ws", req("POST", f"/api/v1/models?name=fzm&tag=k%3Dv", ONNX_MODELS[model]), expect
 
 
+def gen_keepalive(rng):
+    """Several mutated requests on one connection, each answered before the next: state left by one
+    (an error, a lingering body, a parser buffer) must not spoil the next."""
+    seq = []
+    for _ in range(rng.randint(2, 5)):
+        gen = rng.choice([gen_v2_structured, gen_score, gen_v2_binary, gen_targets, gen_v2_json_mutated])
+        _, data, _ = gen(rng)
+        seq.append(data)
+    seq.append(req("POST", "/models/mlp/score", json.dumps({"data": [[0.5] * 16]}).encode()))
+    return "serve", seq, "sequence"
+
+
+def gen_endless_line(rng):
+    """A chunk-size line / extension / trailer that never ends: refused at a bounded size."""
+    start = rng.choice([b"5;e=", b"0\r\nX-T: ", b"000", b"5\r\nabcde\r\n3;"])
+    return rng.choice(["serve", "ws"]), (start, rng.choice([8, 32])), "endless"
+
+
 GENERATORS = [(gen_v2_json_mutated, 10), (gen_v2_structured, 14), (gen_v2_binary, 12), (gen_score, 14),
-              (gen_targets, 8), (gen_http_framing, 12), (gen_auth, 5), (gen_registry, 16)]
+              (gen_targets, 8), (gen_http_framing, 12), (gen_auth, 5), (gen_registry, 16), (gen_keepalive, 6),
+              (gen_endless_line, 1)]
 
 
 # ---------------------------------------------------------------- checks
@@ -705,6 +779,20 @@ def judge(expect, a, name):
     if a.timeout:
         return f"no answer within {ANSWER_TIMEOUT}s (hang)"
     if expect == "vanish":
+        return None
+    if expect == "sequence":
+        # The expand model's huge shapes fail to allocate: a 500 by design (test_engine_failure_is_500).
+        bad = [st for st, _, bd in a.all if st >= 500 and st != 503 and b"out of memory" not in bd]
+        if bad:
+            return f"5xx in a kept-alive sequence: {bad}"
+        if not a.closed and (a.count != a.sent or a.all[-1][0] != 200):
+            return f"kept-alive sequence: {a.count}/{a.sent} answers, last {a.all[-1][0] if a.all else None}"
+        return None
+    if expect == "endless":
+        if getattr(a, "grown_mb", 0) > 64:
+            return f"buffered an endless chunk line: RSS grew {a.grown_mb:.0f} MB"
+        if a.status != 400:
+            return f"endless chunk line: expected 400, got {a.status}"
         return None
     if isinstance(expect, tuple) and expect[0] == "pipeline":
         if a.count != expect[1]:
@@ -722,7 +810,7 @@ def judge(expect, a, name):
         if expect == "4xx_or_200_or_oom" and s == 500 and b"alloc" in a.body.lower() + b"memory":
             return None
         return f"server error {s}: {a.body[:300]!r}"
-    if s >= 400:
+    if s >= 400 and not a.head:
         try:
             err = json.loads(a.body)
             if not isinstance(err, dict) or "error" not in err:
@@ -804,7 +892,11 @@ def main():
             p = procs[target]
             want = expect[1] if isinstance(expect, tuple) else 1
             try:
-                if expect == "vanish":
+                if expect == "sequence":
+                    a = sequence(p.port, data)
+                elif expect == "endless":
+                    a = endless(p.port, *data, p)
+                elif expect == "vanish":
                     a = exchange(p.port, data, vanish=True)
                     time.sleep(0.05)
                 elif expect == "slow_ok":
@@ -816,6 +908,7 @@ def main():
                 a.all = []
                 why = f"cannot connect: {e}"
             else:
+                a.head = isinstance(data, bytes) and data.startswith(b"HEAD ")
                 why = judge(expect, a, gen.__name__)
             if a.status is not None:
                 statuses[a.status] += 1
@@ -829,6 +922,10 @@ def main():
                 if failures[key] <= 3:
                     fn = os.path.join(args.out, f"fail_{it:06d}_{gen.__name__}")
                     with open(fn + ".bin", "wb") as f:
+                        if isinstance(data, list):  # a kept-alive sequence: one request after another
+                            data = b"".join(data)
+                        elif isinstance(data, tuple):  # an endless chunk line: its start and size
+                            data = data[0] + b" x %d MiB" % data[1]
                         f.write(data)
                     with open(fn + ".txt", "w") as f:
                         f.write(f"target={target}\nexpect={expect}\nwhy={why}\nstatus={a.status}\n"
