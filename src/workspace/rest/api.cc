@@ -50,6 +50,14 @@ void Context::run(http::Responder res, std::function<http::Response(Registry&)> 
   });
 }
 
+bool json_body_too_large(const http::Request& req, const http::Responder& res) {
+  if (req.body.size() <= kMaxJsonBodyBytes) return false;
+  res.send(http::Response::error(413, "the JSON body is " + std::to_string(req.body.size()) +
+                                          " bytes; at most " + std::to_string(kMaxJsonBodyBytes) +
+                                          " are accepted here"));
+  return true;
+}
+
 ModelRef ref_param(const http::Request& req, const char* key) {
   auto it = req.params.find(key);
   return parse_ref(it == req.params.end() ? std::string() : it->second);
