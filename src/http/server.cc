@@ -241,6 +241,17 @@ void Connection::on_header(beast::error_code ec) {
   version_ = req.version();
   keep_alive_ = req.keep_alive();
   if (auto n = parser_->content_length()) request_bytes_ = *n;
+  if (auto te = req.find(bhttp::field::transfer_encoding); te != req.end()) {
+    // Beast undoes "chunked" only: a body in another coding (gzip, ...)
+    // would reach the handler still encoded, and one whose last coding is
+    // not chunked has no reliable length (RFC 9112 6.3).
+    std::string_view v = te->value();
+    while (!v.empty() && (v.front() == ' ' || v.front() == '	')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '	')) v.remove_suffix(1);
+    if (!iequals(v, "chunked"))
+      return fail_request(501, "Transfer-Encoding \"" + std::string(v) +
+                                   "\" is not supported: send the body as is, or chunked");
+  }
   if (auto n = parser_->content_length(); n && *n > srv_.opt.max_body_bytes)
     return fail_request(413, "the request body is larger than the limit of " +
                                  std::to_string(srv_.opt.max_body_bytes) + " bytes");

@@ -806,6 +806,8 @@ def judge(expect, a, name):
     if a.status == -1:
         return "unparseable response"
     s = a.status
+    if s == 501 and b"Transfer-Encoding" in a.body:
+        return None  # a transfer coding other than chunked (RFC 9112: 501)
     if s >= 500 and s != 503:
         if expect == "4xx_or_200_or_oom" and s == 500 and b"alloc" in a.body.lower() + b"memory":
             return None

@@ -304,6 +304,19 @@ class MalformedTest(unittest.TestCase):
         self.assertEqual(status, 431)
         status, _ = raw_exchange(self.srv.port, b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
         self.assertEqual(status, 400)
+        # Transfer codings other than chunked: the body would reach the
+        # handler still encoded (gzip) or has no reliable length (chunked not
+        # last): 501, not a body read as if it were plain.
+        good = json.dumps({"data": [[0] * 16]}).encode()
+        chunked = b"%x\r\n" % len(good) + good + b"\r\n0\r\n\r\n"
+        for te in [b"gzip, chunked", b"chunked, gzip", b"gzip", b"deflate"]:
+            status, body = raw_exchange(self.srv.port, b"POST /models/mlp/score HTTP/1.1\r\nHost: x\r\n"
+                                        b"Transfer-Encoding: " + te + b"\r\n\r\n" + chunked)
+            self.assertEqual(status, 501, te)
+            self.assertIn("Transfer-Encoding", json.loads(body)["error"])
+        status, body = raw_exchange(self.srv.port, b"POST /models/mlp/score HTTP/1.1\r\nHost: x\r\n"
+                                    b"Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n" + chunked)
+        self.assertEqual(status, 200, body)
         # Clients that vanish mid-request.
         for part in [b"POST /models/mlp/score HTTP/1.1\r\nContent-Length: 500\r\n\r\n{\"da", b"POST /mod"]:
             s = socket.create_connection(("127.0.0.1", self.srv.port))
