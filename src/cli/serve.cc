@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -130,6 +133,10 @@ void print_models(const server::Service& svc) {
 
 int serve_command(const ServeArgs& a) {
   if (a.port < 0 || a.port > 65535) usage("--port must be 0-65535");
+  // The access log goes to stderr by default: when whatever reads it goes
+  // away (a log shipper restarting, `| head`), the next line would kill the
+  // server with SIGPIPE. Writes fail with EPIPE instead.
+  ::signal(SIGPIPE, SIG_IGN);
   // Requests are allocated on an I/O thread and freed on a worker, answers the
   // other way round. With glibc's fastbins those frees pile up and are
   // consolidated on the next large allocation (the engine's tensors), in the
@@ -211,7 +218,9 @@ int serve_command(const ServeArgs& a) {
   if (a.ready_fd >= 0) {
     // A supervisor waits for this line before it sends traffic our way.
     static const char kReady[] = "ready\n";
-    [[maybe_unused]] ssize_t n = ::write(a.ready_fd, kReady, sizeof kReady - 1);
+    if (::write(a.ready_fd, kReady, sizeof kReady - 1) != static_cast<ssize_t>(sizeof kReady - 1))
+      std::fprintf(stderr, "pier: warning: --ready-fd %d: cannot write \"ready\" (%s)\n", a.ready_fd,
+                   std::strerror(errno));
     ::close(a.ready_fd);
   }
   const std::string host = a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;  // IPv6

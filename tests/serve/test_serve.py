@@ -113,6 +113,34 @@ class ServeTest(unittest.TestCase):
         finally:
             srv.close()
 
+    def test_log_reader_gone_is_not_fatal(self):
+        # The access log is on stderr: when its reader goes away, the next line
+        # must not kill the server with SIGPIPE; nor may a --ready-fd whose
+        # reader has gone.
+        model = os.path.join(self.models, "mlp.onnx")
+        r, w = os.pipe()
+        os.close(r)
+        p = subprocess.Popen([PIER, "serve", "--model-file", model, "--port", "0", "--ready-fd", str(w)],
+                             pass_fds=[w], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        os.close(w)
+        try:
+            line = p.stdout.readline()
+            port = int(line.split("http://")[1].split()[0].rsplit(":", 1)[1])
+            p.stderr.close()
+            for _ in range(5):
+                c = socket.create_connection(("127.0.0.1", port), timeout=10)
+                c.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                self.assertTrue(c.recv(100).startswith(b"HTTP/1.1 200"))
+                c.close()
+                time.sleep(0.05)
+            time.sleep(0.3)
+            self.assertIsNone(p.poll(), "the server died once its stderr reader went away")
+        finally:
+            p.terminate()
+            p.wait(timeout=30)
+            p.stdout.close()
+        self.assertEqual(p.returncode, 0)
+
     def test_server_metadata(self):
         meta = self.srv.json("GET", "/v2", headers=AUTH)
         self.assertEqual(meta["name"], "pier")

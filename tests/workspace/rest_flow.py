@@ -300,6 +300,20 @@ class RestFlow(unittest.TestCase):
         finally:
             self.assertEqual(server.stop(), 0)
 
+    def test_6_log_reader_gone_is_not_fatal(self):
+        # --access-log writes to stderr: a reader that goes away must not kill
+        # the server with SIGPIPE.
+        server = Server(self.ws, "--access-log")
+        server.proc.stderr.close()
+        for _ in range(5):
+            self.assertEqual(call("GET", server.base + "/health")[0], 200)
+            time.sleep(0.05)
+        time.sleep(0.3)
+        self.assertIsNone(server.proc.poll(), "the server died once its stderr reader went away")
+        server.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(server.proc.wait(timeout=30), 0)
+        server.proc.stdout.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
