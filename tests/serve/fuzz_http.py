@@ -959,8 +959,8 @@ def main():
         for bad_name in ("trunc", "chunk"):
             if any(line.split()[:1] == [bad_name] for line in names_out.splitlines()):
                 failures[f"aborted upload left model {bad_name}"] += 1
-        stage = [os.path.join(d, f) for d, _, fs in os.walk(ws) for f in fs
-                 if "staging" in d or f.endswith((".tmp", ".partial"))]
+        # No upload is in flight now: nothing may be left in the staging folder.
+        stage = [os.path.join(d, f) for d, ds, fs in os.walk(os.path.join(ws, "tmp")) for f in fs + ds]
         if stage:
             failures[f"leftover staging files: {stage[:3]}"] += 1
         rss1 = {k: pr.rss_kb() // 1024 for k, pr in procs.items()}
