@@ -33,6 +33,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -851,6 +852,7 @@ def main():
     ap.add_argument("--out", default="fuzz_out")
     ap.add_argument("--only", default="", help="comma-separated generator names")
     ap.add_argument("--rss-limit-mb", type=int, default=1500)
+    ap.add_argument("--threads", type=int, default=1, help="clients sending at once (each with its own seed)")
     args = ap.parse_args()
     pier = os.path.abspath(args.pier)
     rng = random.Random(args.seed)
@@ -887,7 +889,9 @@ def main():
         population = [g for g, _ in gens]
         weights = [w for _, w in gens]
         t0 = time.time()
-        for it in range(args.iterations):
+        died = []
+
+        def one(it, rng):
             gen = rng.choices(population, weights)[0]
             target, data, expect = gen(rng)
             stats[gen.__name__] += 1
@@ -935,7 +939,8 @@ def main():
                     print(f"[{it}] FAIL {target} {gen.__name__}: {why[:300]}", flush=True)
                 if not p.alive():
                     print(f"{target} died; stderr tail:\n{p.stderr()[-3000:]}", flush=True)
-                    return 1
+                    died.append(target)
+                    return
             if it % 200 == 0:
                 rss = {k: pr.rss_kb() // 1024 for k, pr in procs.items()}
                 print(f"[{it}] {time.time() - t0:.0f}s rss MB {rss}", flush=True)
@@ -947,6 +952,21 @@ def main():
                 if rc != 0:
                     failures[f"model list failed: {err[:100]}"] += 1
                     print(f"[{it}] FAIL model list: {err}", flush=True)
+
+        def worker(k):
+            wrng = random.Random(args.seed * 1000 + k) if args.threads > 1 else rng
+            for it in range(k, args.iterations, args.threads):
+                if died:
+                    return
+                one(it, wrng)
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(args.threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if died:
+            return 1
         # The registry after everything: lists, checks, no leftovers.
         rc, out, err = registry_list(pier, ws)
         if rc != 0:
