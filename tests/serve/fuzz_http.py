@@ -761,6 +761,17 @@ def gen_keepalive(rng):
     return "serve", seq, "sequence"
 
 
+def gen_fragmented(rng):
+    """Another generator's request sent in small pieces with pauses (partial reads everywhere)."""
+    gen = rng.choice([gen_v2_structured, gen_score, gen_v2_binary, gen_http_framing, gen_registry])
+    target, data, expect = gen(rng)
+    if not isinstance(data, bytes) or expect in ("vanish", "slow_ok") or len(data) > 200000:
+        return target, data, expect
+    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 12)))) if len(data) > 1 else []
+    pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+    return target, pieces, ("fragments", expect)
+
+
 def gen_endless_line(rng):
     """A chunk-size line / extension / trailer that never ends: refused at a bounded size."""
     start = rng.choice([b"5;e=", b"0\r\nX-T: ", b"000", b"5\r\nabcde\r\n3;"])
@@ -769,7 +780,7 @@ def gen_endless_line(rng):
 
 GENERATORS = [(gen_v2_json_mutated, 10), (gen_v2_structured, 14), (gen_v2_binary, 12), (gen_score, 14),
               (gen_targets, 8), (gen_http_framing, 12), (gen_auth, 5), (gen_registry, 16), (gen_keepalive, 6),
-              (gen_endless_line, 1)]
+              (gen_endless_line, 1), (gen_fragmented, 4)]
 
 
 # ---------------------------------------------------------------- checks
@@ -896,9 +907,15 @@ def main():
             target, data, expect = gen(rng)
             stats[gen.__name__] += 1
             p = procs[target]
+            chunks = None
+            if isinstance(expect, tuple) and expect[0] == "fragments":
+                chunks, expect = data, expect[1]
+                data = b"".join(chunks)
             want = expect[1] if isinstance(expect, tuple) else 1
             try:
-                if expect == "sequence":
+                if chunks:
+                    a = exchange(p.port, data, want=want, chunks=chunks)
+                elif expect == "sequence":
                     a = sequence(p.port, data)
                 elif expect == "endless":
                     a = endless(p.port, *data, p)
