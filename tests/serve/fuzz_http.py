@@ -70,6 +70,12 @@ class Proc:
             pass
         return 0
 
+    def fds(self):
+        try:
+            return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+        except OSError:
+            return 0
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -895,6 +901,7 @@ def main():
                             "--workers", "2"], "http://", serve_port)
         health_path = {"serve": "/v2/health/live", "auth": "/v2/health/live", "ws": "/api/v1/health"}
         rss0 = {k: p.rss_kb() for k, p in procs.items()}
+        fds0 = {k: p.fds() for k, p in procs.items()}
         only = set(filter(None, args.only.split(",")))
         gens = [(g, w) for g, w in GENERATORS if not only or g.__name__ in only]
         population = [g for g, _ in gens]
@@ -1001,6 +1008,12 @@ def main():
         if stage:
             failures[f"leftover staging files: {stage[:3]}"] += 1
         rss1 = {k: pr.rss_kb() // 1024 for k, pr in procs.items()}
+        time.sleep(1)  # lingering connections close
+        fds1 = {k: p.fds() for k, p in procs.items()}
+        print(f"open descriptors start {fds0} end {fds1}")
+        for k in procs:
+            if fds1[k] > fds0[k] + 8:
+                failures[f"{k}: descriptors grew from {fds0[k]} to {fds1[k]}"] += 1
         print(f"\n{args.iterations} requests in {time.time() - t0:.0f}s; per generator: {dict(stats)}")
         print(f"statuses: {dict(sorted(statuses.items()))}")
         print(f"rss MB start {({k: v // 1024 for k, v in rss0.items()})} end {rss1}")
