@@ -2,10 +2,12 @@
 // (NAME[:VERSION|@ALIAS], or the latest version of every model) or from
 // files, until SIGTERM or SIGINT.
 #include <malloc.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -55,6 +57,16 @@ struct ServeArgs {
 };
 
 [[noreturn]] void usage(const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, msg); }
+
+// A status line on stderr while serving or stopping. stderr is also where
+// the access log goes, and may be a pipe whose reader has stalled: waiting
+// on it would freeze the I/O thread that handles a signal, or keep the
+// process from exiting, so the line is dropped after a second.
+void note(const std::string& line) {
+  pollfd p{STDERR_FILENO, POLLOUT, 0};
+  if (::poll(&p, 1, 1000) <= 0 || !(p.revents & POLLOUT)) return;
+  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, line.data(), std::min<size_t>(line.size(), PIPE_BUF));
+}
 
 // workers × threads stays within the cores unless both are given.
 void plan_threads(const ServeArgs& a, int& workers, int& threads, int& io_threads) {
@@ -204,7 +216,10 @@ int serve_command(const ServeArgs& a) {
         return;
       }
       svc.set_ready(false);
-      std::fprintf(stderr, "pier: stopping in %g s; /v2/health/ready answers 503 until then\n", a.stop_delay);
+      char line[128];
+      std::snprintf(line, sizeof line, "pier: stopping in %g s; /v2/health/ready answers 503 until then\n",
+                    a.stop_delay);
+      note(line);
       delayer = std::thread([&] {
         std::unique_lock<std::mutex> lk(delay_mu);
         delay_cv.wait_for(lk, ms(a.stop_delay), [&] { return stop_now; });
@@ -236,7 +251,7 @@ int serve_command(const ServeArgs& a) {
   }
   delay_cv.notify_all();
   if (delayer.joinable()) delayer.join();
-  std::fprintf(stderr, "pier: stopped\n");
+  note("pier: stopped\n");
   return 0;
 }
 

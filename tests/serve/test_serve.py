@@ -141,6 +141,38 @@ class ServeTest(unittest.TestCase):
             p.stdout.close()
         self.assertEqual(p.returncode, 0)
 
+    def test_stalled_log_reader_bounds_memory_and_stop(self):
+        # stderr (the access log) is a pipe nobody reads: the lines that cannot
+        # be written are dropped past a cap instead of piling up in memory, and
+        # SIGTERM still ends the process.
+        p = subprocess.Popen([PIER, "serve", "--model-file", os.path.join(self.models, "mlp.onnx"), "--port", "0",
+                              "--io-threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            port = int(p.stdout.readline().decode().split("http://")[1].split()[0].rsplit(":", 1)[1])
+            with open(f"/proc/{p.pid}/status") as f:
+                rss0 = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            c = socket.create_connection(("127.0.0.1", port), timeout=30)
+            req = b"GET /v2/health/live/" + b"x" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+            for _ in range(600):  # 30000 log lines of 3 KB: 90 MB
+                c.sendall(req * 50)
+                got = b""
+                while got.count(b"HTTP/1.1") < 50:
+                    got += c.recv(1 << 20)
+            c.close()
+            with open(f"/proc/{p.pid}/status") as f:
+                rss1 = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            self.assertLess((rss1 - rss0) / 1024, 40, "the unwritten access log piled up in memory")
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=20), 0)
+            self.assertLess(time.monotonic() - t0, 15)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+
     def test_server_metadata(self):
         meta = self.srv.json("GET", "/v2", headers=AUTH)
         self.assertEqual(meta["name"], "pier")
