@@ -12,8 +12,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <climits>
 
 #include <atomic>
 #include <cstdio>
@@ -374,7 +377,17 @@ void Connection::on_written(beast::error_code ec, bool keep_alive, int status, u
     }
   } else if (srv_.opt.access_log) {
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0_).count();
-    std::fprintf(stderr, "%s %s %s %d %.1fms\n", remote_.c_str(), method_.c_str(), target_.c_str(), status, ms);
+    char line[PIPE_BUF];
+    const int n = std::snprintf(line, sizeof line, "%s %s %s %d %.1fms\n", remote_.c_str(), method_.c_str(),
+                                target_.c_str(), status, ms);
+    // An I/O thread must never wait for stderr (a pipe whose reader has
+    // stalled would freeze the server): the line is dropped when stderr
+    // has no room. At most PIPE_BUF bytes, so the write does not block.
+    pollfd p{STDERR_FILENO, POLLOUT, 0};
+    if (n > 0 && ::poll(&p, 1, 0) == 1 && (p.revents & POLLOUT)) {
+      if (n >= static_cast<int>(sizeof line)) line[sizeof line - 1] = '\n';
+      [[maybe_unused]] const ssize_t w = ::write(STDERR_FILENO, line, std::min<size_t>(n, sizeof line));
+    }
   }
   method_.clear();
   target_.clear();

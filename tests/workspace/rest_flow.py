@@ -314,6 +314,27 @@ class RestFlow(unittest.TestCase):
         self.assertEqual(server.proc.wait(timeout=30), 0)
         server.proc.stdout.close()
 
+    def test_7_stalled_log_reader_does_not_freeze_the_server(self):
+        # --access-log lines go to stderr from the I/O threads: with a reader
+        # that never reads, the server must keep answering (dropping lines),
+        # and stop on SIGTERM.
+        server = Server(self.ws, "--access-log", "--io-threads", "1")
+        try:
+            path = "/health?" + "x" * 3000  # 3 KB lines: the 64 KB pipe fills after ~20
+            for i in range(200):
+                status, _, _ = call("GET", server.base + path)
+                self.assertEqual(status, 200, i)
+        finally:
+            server.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = server.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.proc.kill()
+                rc = server.proc.wait()
+            server.proc.stdout.close()
+            server.proc.stderr.close()
+        self.assertEqual(rc, 0)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
