@@ -373,21 +373,12 @@ void Connection::on_written(beast::error_code ec, bool keep_alive, int status, u
     try {
       srv_.opt.access_logger(rec);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "pier: access log: %s\n", e.what());
+      log_line("pier: access log: %s", e.what());
     }
   } else if (srv_.opt.access_log) {
+    // Not fprintf: a stalled stderr reader would freeze the I/O thread.
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0_).count();
-    char line[PIPE_BUF];
-    const int n = std::snprintf(line, sizeof line, "%s %s %s %d %.1fms\n", remote_.c_str(), method_.c_str(),
-                                target_.c_str(), status, ms);
-    // An I/O thread must never wait for stderr (a pipe whose reader has
-    // stalled would freeze the server): the line is dropped when stderr
-    // has no room. At most PIPE_BUF bytes, so the write does not block.
-    pollfd p{STDERR_FILENO, POLLOUT, 0};
-    if (n > 0 && ::poll(&p, 1, 0) == 1 && (p.revents & POLLOUT)) {
-      if (n >= static_cast<int>(sizeof line)) line[sizeof line - 1] = '\n';
-      [[maybe_unused]] const ssize_t w = ::write(STDERR_FILENO, line, std::min<size_t>(n, sizeof line));
-    }
+    log_line("%s %s %s %d %.1fms", remote_.c_str(), method_.c_str(), target_.c_str(), status, ms);
   }
   method_.clear();
   target_.clear();
@@ -461,7 +452,7 @@ void Server::Impl::begin_stop() {
   drain_timer.expires_after(opt.drain_timeout);
   drain_timer.async_wait([this](beast::error_code e) {
     if (e) return;  // every connection finished in time
-    std::fprintf(stderr, "pier: requests still running after %lld ms; closing their connections\n",
+    log_line("pier: requests still running after %lld ms; closing their connections",
                  static_cast<long long>(opt.drain_timeout.count()));
     for_each_connection([](const std::shared_ptr<Connection>& c) { c->post([c] { c->force_close(); }); });
   });
@@ -511,7 +502,7 @@ void Server::start() {
           s.run_io();
           return;
         } catch (const std::exception& e) {
-          std::fprintf(stderr, "pier: http: %s\n", e.what());
+          log_line("pier: http: %s", e.what());
         }
       }
     });
