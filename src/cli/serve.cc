@@ -2,10 +2,15 @@
 // (NAME[:VERSION|@ALIAS], or the latest version of every model) or from
 // files, until SIGTERM or SIGINT.
 #include <malloc.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -52,6 +57,16 @@ struct ServeArgs {
 };
 
 [[noreturn]] void usage(const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, msg); }
+
+// A status line on stderr while serving or stopping. stderr is also where
+// the access log goes, and may be a pipe whose reader has stalled: waiting
+// on it would freeze the I/O thread that handles a signal, or keep the
+// process from exiting, so the line is dropped after a second.
+void note(const std::string& line) {
+  pollfd p{STDERR_FILENO, POLLOUT, 0};
+  if (::poll(&p, 1, 1000) <= 0 || !(p.revents & POLLOUT)) return;
+  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, line.data(), std::min<size_t>(line.size(), PIPE_BUF));
+}
 
 // workers × threads stays within the cores unless both are given.
 void plan_threads(const ServeArgs& a, int& workers, int& threads, int& io_threads) {
@@ -130,6 +145,10 @@ void print_models(const server::Service& svc) {
 
 int serve_command(const ServeArgs& a) {
   if (a.port < 0 || a.port > 65535) usage("--port must be 0-65535");
+  // The access log goes to stderr by default: when whatever reads it goes
+  // away (a log shipper restarting, `| head`), the next line would kill the
+  // server with SIGPIPE. Writes fail with EPIPE instead.
+  ::signal(SIGPIPE, SIG_IGN);
   // Requests are allocated on an I/O thread and freed on a worker, answers the
   // other way round. With glibc's fastbins those frees pile up and are
   // consolidated on the next large allocation (the engine's tensors), in the
@@ -146,11 +165,16 @@ int serve_command(const ServeArgs& a) {
   sopt.api_keys = a.api_keys;
   if (const char* env = std::getenv("PIER_API_KEYS")) {
     std::string_view s = env;
+    const size_t given = sopt.api_keys.size();
     while (!s.empty()) {
       const size_t c = s.find(',');
       if (c) sopt.api_keys.emplace_back(s.substr(0, c));
       s = c == std::string_view::npos ? std::string_view() : s.substr(c + 1);
     }
+    // A value such as "," (keys substituted from unset variables) would
+    // otherwise serve with no authentication at all, silently.
+    if (*env && sopt.api_keys.size() == given)
+      usage("$PIER_API_KEYS is set but holds no key (only commas); unset it to serve without keys");
   }
   for (const auto& k : sopt.api_keys)
     if (k.empty() || k.find_first_of(" \t\r\n") != std::string::npos) usage("an API key must be non-empty, without spaces");
@@ -192,7 +216,10 @@ int serve_command(const ServeArgs& a) {
         return;
       }
       svc.set_ready(false);
-      std::fprintf(stderr, "pier: stopping in %g s; /v2/health/ready answers 503 until then\n", a.stop_delay);
+      char line[128];
+      std::snprintf(line, sizeof line, "pier: stopping in %g s; /v2/health/ready answers 503 until then\n",
+                    a.stop_delay);
+      note(line);
       delayer = std::thread([&] {
         std::unique_lock<std::mutex> lk(delay_mu);
         delay_cv.wait_for(lk, ms(a.stop_delay), [&] { return stop_now; });
@@ -206,7 +233,9 @@ int serve_command(const ServeArgs& a) {
   if (a.ready_fd >= 0) {
     // A supervisor waits for this line before it sends traffic our way.
     static const char kReady[] = "ready\n";
-    [[maybe_unused]] ssize_t n = ::write(a.ready_fd, kReady, sizeof kReady - 1);
+    if (::write(a.ready_fd, kReady, sizeof kReady - 1) != static_cast<ssize_t>(sizeof kReady - 1))
+      std::fprintf(stderr, "pier: warning: --ready-fd %d: cannot write \"ready\" (%s)\n", a.ready_fd,
+                   std::strerror(errno));
     ::close(a.ready_fd);
   }
   const std::string host = a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;  // IPv6
@@ -222,7 +251,7 @@ int serve_command(const ServeArgs& a) {
   }
   delay_cv.notify_all();
   if (delayer.joinable()) delayer.join();
-  std::fprintf(stderr, "pier: stopped\n");
+  note("pier: stopped\n");
   return 0;
 }
 

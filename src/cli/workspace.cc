@@ -1,5 +1,6 @@
 // pier workspace: create a workspace, check and clean it, and serve the
 // registry's REST API.
+#include <csignal>
 #include <cstdio>
 #include <memory>
 
@@ -76,6 +77,9 @@ int gc_command(const WorkspaceArgs& a) {
 
 int serve_command(const WorkspaceArgs& a) {
   if (a.port < 0 || a.port > 65535) throw ws::Error(ws::ErrorKind::kInvalidArgument, "--port must be 0-65535");
+  // --access-log writes to stderr: a reader that goes away must not kill the
+  // server with SIGPIPE (the write fails with EPIPE instead).
+  ::signal(SIGPIPE, SIG_IGN);
   const auto loc = ws::locate_workspace(a.workspace);
   ws::Registry check_open(loc.paths);  // fail now, not on the first request, if the database cannot be opened
   ws::rest::RegistryApi api(loc.paths, a.workers);

@@ -167,6 +167,11 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
+// Writes one line (printf-style; a newline is added) to stderr for a server
+// thread, which must never wait on stderr: when it has no room (a pipe
+// whose reader has stalled), the line is dropped. At most PIPE_BUF bytes.
+void log_line(const char* format, ...) __attribute__((format(printf, 1, 2)));
+
 // Percent-decoding; '+' becomes a space when `plus_is_space`. Returns
 // nullopt for a malformed escape.
 std::optional<std::string> url_decode(std::string_view s, bool plus_is_space);

@@ -1,6 +1,13 @@
 // Requests, responses and their helpers (no Beast here).
+#include <poll.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdarg>
+#include <cstdio>
 
 #include "http/http.h"
 
@@ -33,6 +40,20 @@ std::vector<std::string_view> Headers::all(std::string_view name) const {
   for (const auto& [k, v] : items_)
     if (iequals(k, name)) out.emplace_back(v);
   return out;
+}
+
+void log_line(const char* format, ...) {
+  char line[PIPE_BUF];
+  va_list ap;
+  va_start(ap, format);
+  int n = std::vsnprintf(line, sizeof line - 1, format, ap);
+  va_end(ap);
+  if (n < 0) return;
+  n = std::min(n, static_cast<int>(sizeof line - 2));
+  line[n++] = '\n';
+  pollfd p{STDERR_FILENO, POLLOUT, 0};
+  if (::poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) return;
+  [[maybe_unused]] const ssize_t w = ::write(STDERR_FILENO, line, static_cast<size_t>(n));
 }
 
 std::optional<std::string> url_decode(std::string_view s, bool plus_is_space) {

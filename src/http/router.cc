@@ -57,7 +57,8 @@ void Router::dispatch(Request req, Responder res) const {
       }
     }
     if (!match) continue;
-    if (r.method != req.method) {
+    // HEAD is GET without the body (which the server leaves out).
+    if (r.method != req.method && !(req.method == "HEAD" && r.method == "GET")) {
       if (allow.find(r.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + r.method;
       continue;
     }

@@ -2,7 +2,8 @@
 // and {param} segments ("/api/v1/models/{ref}/content"); a {param} matches
 // one non-empty path segment, percent-decoded into Request::params. No
 // matching path gives 404; a path matched with another method gives 405
-// with an Allow header. Both answer {"error": ...}.
+// with an Allow header. Both answer {"error": ...}. HEAD runs the GET
+// route (the server sends the answer's header fields without its body).
 #pragma once
 
 #include <string>

@@ -12,8 +12,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <climits>
 
 #include <atomic>
 #include <cstdio>
@@ -33,6 +36,9 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 class Connection;
+
+// Large bodies are read this much at a time (see Connection::read_body).
+constexpr size_t kBodyReadChunk = 64 * 1024;
 
 struct Server::Impl {
   ServerOptions opt;
@@ -178,6 +184,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.close();
   }
 
+  // The most request bytes read but not yet parsed that the buffer may hold
+  // while a body is read: a trailer as large as a header, plus a read.
+  size_t max_unparsed_bytes() const { return srv_.opt.max_header_bytes + 2 * kBodyReadChunk; }
+
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -194,8 +204,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t request_bytes_ = 0;
   Clock::time_point t0_;
 };
-
-constexpr size_t kBodyReadChunk = 64 * 1024;
 
 void Connection::read_header() {
   busy_ = false;
@@ -236,6 +244,17 @@ void Connection::on_header(beast::error_code ec) {
   version_ = req.version();
   keep_alive_ = req.keep_alive();
   if (auto n = parser_->content_length()) request_bytes_ = *n;
+  if (auto te = req.find(bhttp::field::transfer_encoding); te != req.end()) {
+    // Beast undoes "chunked" only: a body in another coding (gzip, ...)
+    // would reach the handler still encoded, and one whose last coding is
+    // not chunked has no reliable length (RFC 9112 6.3).
+    std::string_view v = te->value();
+    while (!v.empty() && (v.front() == ' ' || v.front() == '	')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '	')) v.remove_suffix(1);
+    if (!iequals(v, "chunked"))
+      return fail_request(501, "Transfer-Encoding \"" + std::string(v) +
+                                   "\" is not supported: send the body as is, or chunked");
+  }
   if (auto n = parser_->content_length(); n && *n > srv_.opt.max_body_bytes)
     return fail_request(413, "the request body is larger than the limit of " +
                                  std::to_string(srv_.opt.max_body_bytes) + " bytes");
@@ -258,12 +277,21 @@ void Connection::read_body() {
   // Give large bodies 64 KiB reads; on_body gives the memory back.
   if (auto n = parser_->content_length(); n && *n > kBodyReadChunk / 4)
     buffer_.reserve(buffer_.size() + kBodyReadChunk);
+  // The parser moves body bytes out of the buffer as they arrive, but keeps
+  // an incomplete chunk-size line, chunk extension or trailer there until
+  // its CRLF comes: without a cap, a client sending one endless chunk line
+  // grows the buffer without bound (the body limit never sees those bytes).
+  // Past the cap the read fails with buffer_overflow (a 400).
+  buffer_.max_size(std::max(buffer_.capacity(), max_unparsed_bytes()));
   stream_.expires_after(srv_.opt.body_timeout);
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
 }
 
 void Connection::on_body(beast::error_code ec) {
+  if (ec == bhttp::error::buffer_overflow)
+    return fail_request(400, "bad request: a chunk-size line, chunk extension or trailer is longer than " +
+                                 std::to_string(max_unparsed_bytes()) + " bytes");
   if (ec == bhttp::error::body_limit)
     return fail_request(413, "the request body is larger than the limit of " +
                                  std::to_string(srv_.opt.max_body_bytes) + " bytes");
@@ -317,6 +345,10 @@ void Connection::respond(Response r) {
   const bool ka = keep_alive_ && !srv_.stopping;
   res->keep_alive(ka);
   res->prepare_payload();
+  // A response to HEAD has the header fields of the GET answer, its
+  // Content-Length included, and no body: bytes after the header would be
+  // read by the client as the start of the next response.
+  if (method_ == "HEAD") res->body().clear();
   stream_.expires_after(srv_.opt.write_timeout);
   const int status = r.status;
   const uint64_t bytes = res->body().size();
@@ -341,11 +373,12 @@ void Connection::on_written(beast::error_code ec, bool keep_alive, int status, u
     try {
       srv_.opt.access_logger(rec);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "pier: access log: %s\n", e.what());
+      log_line("pier: access log: %s", e.what());
     }
   } else if (srv_.opt.access_log) {
+    // Not fprintf: a stalled stderr reader would freeze the I/O thread.
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0_).count();
-    std::fprintf(stderr, "%s %s %s %d %.1fms\n", remote_.c_str(), method_.c_str(), target_.c_str(), status, ms);
+    log_line("%s %s %s %d %.1fms", remote_.c_str(), method_.c_str(), target_.c_str(), status, ms);
   }
   method_.clear();
   target_.clear();
@@ -419,7 +452,7 @@ void Server::Impl::begin_stop() {
   drain_timer.expires_after(opt.drain_timeout);
   drain_timer.async_wait([this](beast::error_code e) {
     if (e) return;  // every connection finished in time
-    std::fprintf(stderr, "pier: requests still running after %lld ms; closing their connections\n",
+    log_line("pier: requests still running after %lld ms; closing their connections",
                  static_cast<long long>(opt.drain_timeout.count()));
     for_each_connection([](const std::shared_ptr<Connection>& c) { c->post([c] { c->force_close(); }); });
   });
@@ -469,7 +502,7 @@ void Server::start() {
           s.run_io();
           return;
         } catch (const std::exception& e) {
-          std::fprintf(stderr, "pier: http: %s\n", e.what());
+          log_line("pier: http: %s", e.what());
         }
       }
     });

@@ -4,7 +4,14 @@
 #include <rapidjson/writer.h>
 #include <simdjson.h>
 
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <ctime>
 #include <stdexcept>
 
@@ -103,6 +110,7 @@ AccessLog::AccessLog(const std::string& path) {
 }
 
 AccessLog::~AccessLog() {
+  closing_ = true;
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
@@ -119,7 +127,11 @@ void AccessLog::log(const http::AccessRecord& r) {
   bool big;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    buf_ += line;
+    // A reader that does not keep up (a full pipe) must not make the
+    // buffer, and the server, grow without bound: past the cap, lines are
+    // counted and dropped.
+    if (buf_.size() + line.size() > kMaxBuffered) ++dropped_;
+    else buf_ += line;
     big = buf_.size() >= (256u << 10);
   }
   if (big) cv_.notify_one();
@@ -128,13 +140,58 @@ void AccessLog::log(const http::AccessRecord& r) {
 void AccessLog::flush() {
   std::lock_guard<std::mutex> wl(write_mu_);  // keeps lines in order across flushers
   std::string out;
+  uint64_t dropped = 0;
   {
     std::lock_guard<std::mutex> lk(mu_);
     out.swap(buf_);
+    std::swap(dropped, dropped_);
   }
-  if (out.empty()) return;
-  std::fwrite(out.data(), 1, out.size(), file_);
-  std::fflush(file_);
+  if (dropped) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    w.StartObject();
+    w.Key("time");
+    const std::string now = utc_now();
+    w.String(now.c_str());
+    w.Key("dropped_lines");
+    w.Uint64(dropped);
+    w.EndObject();
+    out.append(sb.GetString(), sb.GetSize());
+    out += '\n';
+  }
+  if (!out.empty()) write_out(out);
+}
+
+void AccessLog::write_out(std::string_view data) {
+  std::fflush(file_);  // nothing is written through file_ but this; keep it in step anyway
+  const int fd = fileno(file_);
+  struct stat st {};
+  const bool pipe_like = ::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+  // Into a pipe, at most PIPE_BUF bytes after poll() says it has room: such
+  // a write does not block, so a stalled reader cannot hold the writer (and
+  // a server stopping) forever.
+  const size_t chunk = pipe_like ? PIPE_BUF : data.size();
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point stalled_since{};
+  while (!data.empty()) {
+    pollfd p{fd, POLLOUT, 0};
+    const int r = ::poll(&p, 1, 100);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 || (p.revents & (POLLERR | POLLNVAL))) return;
+    if (r == 0) {
+      // Full. While serving, wait; once stopping, give up after kStopWait.
+      if (!closing_) continue;
+      if (stalled_since == Clock::time_point{}) stalled_since = Clock::now();
+      if (Clock::now() - stalled_since > kStopWait) return;
+      continue;
+    }
+    const ssize_t n = ::write(fd, data.data(), std::min(chunk, data.size()));
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return;  // EPIPE (the reader is gone), ENOSPC, ...: the lines are lost
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
 }
 
 void AccessLog::run() {

@@ -4,13 +4,21 @@
 //    "latency_ms":0.412,"bytes_in":812,"bytes_out":377}
 // ("model" and "version" are null when the request named no served model).
 // Lines are buffered and written by a background thread at least every
-// 100 ms, so logging costs the I/O threads no system call.
+// 100 ms, so logging costs the I/O threads no system call. When the log
+// cannot be written as fast as lines come (a stalled pipe reader), at most
+// kMaxBuffered bytes wait; later lines are dropped and counted in a line
+// {"time": ..., "dropped_lines": N}. Once stopping, a stalled log is waited
+// for at most kStopWait.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "http/http.h"
@@ -30,13 +38,19 @@ class AccessLog {
   // Writes what is buffered now.
   void flush();
 
+  static constexpr size_t kMaxBuffered = 8u << 20;
+  static constexpr std::chrono::seconds kStopWait{2};
+
  private:
   void run();
+  void write_out(std::string_view data);
   std::FILE* file_ = nullptr;
   bool own_file_ = false;
   std::mutex mu_;
   std::condition_variable cv_;
   std::string buf_;
+  uint64_t dropped_ = 0;  // lines not buffered since the last flush
+  std::atomic<bool> closing_{false};
   bool stop_ = false;
   std::thread thread_;
   std::mutex write_mu_;

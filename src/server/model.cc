@@ -28,10 +28,10 @@ std::vector<Value> ServedModel::guarded(Fn fn) const {
     return out;
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kInvalidArgument) throw RequestError(400, e.what());
-    std::fprintf(stderr, "pier: error: model %s version %s: %s\n", name_.c_str(), version_str_.c_str(), e.what());
+    http::log_line("pier: error: model %s version %s: %s", name_.c_str(), version_str_.c_str(), e.what());
     throw RequestError(500, std::string("inference failed: ") + e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "pier: error: model %s version %s: out of memory\n", name_.c_str(), version_str_.c_str());
+    http::log_line("pier: error: model %s version %s: out of memory", name_.c_str(), version_str_.c_str());
     throw RequestError(500, "inference failed: out of memory");
   }
 }

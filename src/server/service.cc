@@ -30,13 +30,13 @@ http::Response guarded(Protocol fn, const ServedModel& m, http::Request& req) {
     return http::Response::error(e.status(), e.what());
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kInvalidArgument) return http::Response::error(400, e.what());
-    std::fprintf(stderr, "pier: error: model %s version %s: %s\n", m.name().c_str(), m.version_str().c_str(), e.what());
+    http::log_line("pier: error: model %s version %s: %s", m.name().c_str(), m.version_str().c_str(), e.what());
     return http::Response::error(500, e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "pier: error: model %s version %s: out of memory\n", m.name().c_str(), m.version_str().c_str());
+    http::log_line("pier: error: model %s version %s: out of memory", m.name().c_str(), m.version_str().c_str());
     return http::Response::error(500, "out of memory");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "pier: error: model %s version %s: %s\n", m.name().c_str(), m.version_str().c_str(), e.what());
+    http::log_line("pier: error: model %s version %s: %s", m.name().c_str(), m.version_str().c_str(), e.what());
     return http::Response::error(500, std::string("internal error: ") + e.what());
   }
 }

@@ -416,6 +416,15 @@ fs::path Registry::download(const ModelRecord& rec, const fs::path& out) {
   fs::path target = out;
   std::error_code ec;
   if (fs::is_directory(target, ec)) target /= rec.name + "-" + std::to_string(rec.version) + ".onnx";
+  struct stat st {};
+  if (::stat(target.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    // A device, FIFO or socket (/dev/stdout, a pipe): write into it. The
+    // rename below would replace the node itself with a regular file.
+    Fd out_fd(::open(target.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!out_fd) fail(ErrorKind::kIO, target.string() + ": cannot open for writing (" + errno_text(errno) + ")");
+    read_blob(rec, [&](const char* p, size_t n) { write_all(out_fd.get(), p, n, target); });
+    return target;
+  }
   fs::path dir = target.parent_path();
   if (dir.empty()) dir = ".";
   if (!fs::is_directory(dir, ec)) fail(ErrorKind::kNotFound, dir.string() + ": no such folder");

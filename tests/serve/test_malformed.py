@@ -194,6 +194,62 @@ class MalformedTest(unittest.TestCase):
         s.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:100])
 
+    def rss_kb(self):
+        with open(f"/proc/{self.srv.proc.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+    def test_endless_chunk_line(self):
+        # A chunk-size line, chunk extension or trailer that never ends is not
+        # body (the body limit never sees it): the server must refuse it at a
+        # bounded size instead of buffering all of it.
+        for start in [b"5;ext=", b"0\r\nX-Trailer: ", b"0000"]:
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=20)
+            s.sendall(b"POST /models/mlp/score HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + start)
+            fill = (b"0" if start == b"0000" else b"a") * (1 << 20)
+            rss0 = self.rss_kb()
+            try:
+                for _ in range(100):
+                    s.sendall(fill)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            grown_mb = (self.rss_kb() - rss0) / 1024
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+                    c = s.recv(65536)
+                    if not c:
+                        break
+                    data += c
+            except (ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+            self.assertTrue(data.startswith(b"HTTP/1.1 400"), (start, data[:200]))
+            self.assertIn(b"chunk-size line, chunk extension or trailer is longer than", data)
+            self.assertLess(grown_mb, 50, f"{start!r}: the server buffered {grown_mb:.0f} MB of a chunk line")
+
+    def test_head_has_no_body(self):
+        # HEAD answers GET's header fields without the body; a body would be
+        # read as the start of the next response on a kept-alive connection.
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        s.sendall(b"HEAD /swagger.json HTTP/1.1\r\nHost: x\r\n\r\nHEAD /v2/nothing HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            data += c
+        s.close()
+        answers = data.split(b"\r\n\r\n")
+        self.assertEqual(len(answers), 4, data)
+        self.assertTrue(answers[0].startswith(b"HTTP/1.1 200"), data)
+        length = [int(line.split(b":")[1]) for line in answers[0].split(b"\r\n")
+                  if line.lower().startswith(b"content-length:")]
+        self.assertGreater(length[0], 100)  # GET's length, not the (absent) body's
+        self.assertTrue(answers[1].startswith(b"HTTP/1.1 404"), data)
+        self.assertTrue(answers[2].startswith(b"HTTP/1.1 200"), data)
+        self.assertEqual(answers[3], b"")
+
     def test_invalid_utf8(self):
         self.bad("/models/mlp/score", b'{"data": [[0.5]], "note": "\xff\xfe"}', needle="UTF-8")
         self.bad("/models/mlp/score", b'{"d\xc3\x28ata": [[0.5]]}', needle="UTF-8")
@@ -248,6 +304,19 @@ class MalformedTest(unittest.TestCase):
         self.assertEqual(status, 431)
         status, _ = raw_exchange(self.srv.port, b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
         self.assertEqual(status, 400)
+        # Transfer codings other than chunked: the body would reach the
+        # handler still encoded (gzip) or has no reliable length (chunked not
+        # last): 501, not a body read as if it were plain.
+        good = json.dumps({"data": [[0] * 16]}).encode()
+        chunked = b"%x\r\n" % len(good) + good + b"\r\n0\r\n\r\n"
+        for te in [b"gzip, chunked", b"chunked, gzip", b"gzip", b"deflate"]:
+            status, body = raw_exchange(self.srv.port, b"POST /models/mlp/score HTTP/1.1\r\nHost: x\r\n"
+                                        b"Transfer-Encoding: " + te + b"\r\n\r\n" + chunked)
+            self.assertEqual(status, 501, te)
+            self.assertIn("Transfer-Encoding", json.loads(body)["error"])
+        status, body = raw_exchange(self.srv.port, b"POST /models/mlp/score HTTP/1.1\r\nHost: x\r\n"
+                                    b"Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n" + chunked)
+        self.assertEqual(status, 200, body)
         # Clients that vanish mid-request.
         for part in [b"POST /models/mlp/score HTTP/1.1\r\nContent-Length: 500\r\n\r\n{\"da", b"POST /mod"]:
             s = socket.create_connection(("127.0.0.1", self.srv.port))

@@ -96,6 +96,83 @@ class ServeTest(unittest.TestCase):
                 status, _, data = self.srv.request(method, path, b, {"Authorization": f"Bearer {key}"})
                 self.assertNotEqual(status, 401, f"{path} with a valid key: {data[:200]!r}")
 
+    def test_api_keys_env_without_a_key_is_refused(self):
+        # "$A,$B" with both unset: serving with no keys at all would be silent.
+        model = os.path.join(self.models, "mlp.onnx")
+        for value in [",", ",,,"]:
+            env = dict(os.environ, PIER_API_KEYS=value)
+            r = subprocess.run([PIER, "serve", "--model-file", model, "--port", "0"], env=env, capture_output=True,
+                               text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0, value)
+            self.assertIn("PIER_API_KEYS is set but holds no key", r.stderr)
+        # An extra comma next to a key is fine, and the key is required.
+        srv = Server("--model-file", model, "--no-access-log", env=dict(os.environ, PIER_API_KEYS=f"{KEY1},"))
+        try:
+            self.assertEqual(srv.request("GET", "/v2/models/mlp")[0], 401)
+            self.assertEqual(srv.request("GET", "/v2/models/mlp", headers={"Authorization": f"Bearer {KEY1}"})[0], 200)
+        finally:
+            srv.close()
+
+    def test_log_reader_gone_is_not_fatal(self):
+        # The access log is on stderr: when its reader goes away, the next line
+        # must not kill the server with SIGPIPE; nor may a --ready-fd whose
+        # reader has gone.
+        model = os.path.join(self.models, "mlp.onnx")
+        r, w = os.pipe()
+        os.close(r)
+        p = subprocess.Popen([PIER, "serve", "--model-file", model, "--port", "0", "--ready-fd", str(w)],
+                             pass_fds=[w], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        os.close(w)
+        try:
+            line = p.stdout.readline()
+            port = int(line.split("http://")[1].split()[0].rsplit(":", 1)[1])
+            p.stderr.close()
+            for _ in range(5):
+                c = socket.create_connection(("127.0.0.1", port), timeout=10)
+                c.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                self.assertTrue(c.recv(100).startswith(b"HTTP/1.1 200"))
+                c.close()
+                time.sleep(0.05)
+            time.sleep(0.3)
+            self.assertIsNone(p.poll(), "the server died once its stderr reader went away")
+        finally:
+            p.terminate()
+            p.wait(timeout=30)
+            p.stdout.close()
+        self.assertEqual(p.returncode, 0)
+
+    def test_stalled_log_reader_bounds_memory_and_stop(self):
+        # stderr (the access log) is a pipe nobody reads: the lines that cannot
+        # be written are dropped past a cap instead of piling up in memory, and
+        # SIGTERM still ends the process.
+        p = subprocess.Popen([PIER, "serve", "--model-file", os.path.join(self.models, "mlp.onnx"), "--port", "0",
+                              "--io-threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            port = int(p.stdout.readline().decode().split("http://")[1].split()[0].rsplit(":", 1)[1])
+            with open(f"/proc/{p.pid}/status") as f:
+                rss0 = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            c = socket.create_connection(("127.0.0.1", port), timeout=30)
+            req = b"GET /v2/health/live/" + b"x" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+            for _ in range(1000):  # 50000 log lines of 3 KB: 150 MB
+                c.sendall(req * 50)
+                got = b""
+                while got.count(b"HTTP/1.1") < 50:
+                    got += c.recv(1 << 20)
+            c.close()
+            with open(f"/proc/{p.pid}/status") as f:
+                rss1 = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            self.assertLess((rss1 - rss0) / 1024, 64, "the unwritten access log piled up in memory")
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=20), 0)
+            self.assertLess(time.monotonic() - t0, 15)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+
     def test_server_metadata(self):
         meta = self.srv.json("GET", "/v2", headers=AUTH)
         self.assertEqual(meta["name"], "pier")

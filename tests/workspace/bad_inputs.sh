@@ -69,6 +69,18 @@ expect_error "has no version 9" model download keep:9 -o "$T/x.onnx"
 [ ! -e "$T/x.onnx" ] || fail "a failed download left a file"
 expect_error "has no alias" model delete keep@prod
 
+# A download into something that is not a regular file (a FIFO here, or
+# /dev/stdout, which this test leaves alone) writes into it: renaming a file over it would replace the
+# node itself.
+mkfifo "$T/pipe"
+timeout 20 cat "$T/pipe" > "$T/from_pipe" &
+reader=$!
+timeout 20 "$PIER" model download keep -o "$T/pipe" > /dev/null || fail "download into a FIFO failed"
+wait "$reader" || fail "nothing was written into the FIFO"
+[ -p "$T/pipe" ] || fail "download replaced the FIFO with a regular file"
+cmp -s "$T/from_pipe" "$M/add.onnx" || fail "the FIFO got other bytes than the model"
+rm -f "$T/pipe" "$T/from_pipe"
+
 # An unsupported operator is a warning in the record, not a failure.
 "$PIER" model register "$M/gradient.onnx" --name grad --json > "$T/grad.json" 2> "$T/grad.err"
 grep -q "pier: warning: unsupported operator ai.onnx.preview.training::Gradient" "$T/grad.err" || fail "no warning"

@@ -280,6 +280,61 @@ class RestFlow(unittest.TestCase):
         names = [m["name"] for m in self.api("GET", "/models")["models"]]
         self.assertIn("inflight", names)
 
+    def test_5_large_json_bodies_get_413_before_parsing(self):
+        # Parsing JSON takes many times its size in memory (a 200 MB tag change
+        # took 2.8 GB): JSON bodies of tag changes and aliases stop at 1 MiB,
+        # whatever --max-body-mb allows for uploads.
+        server = Server(self.ws)
+        try:
+            self.api("POST", "/models?name=jsonbig", self.read("add.onnx"), want=201)
+            before = self.snapshot()
+            big = b'{"tags": {"a": "' + b"x" * (2 << 20) + b'"}}'
+            for method, path, body in [("PATCH", "/models/jsonbig:1", big),
+                                       ("POST", "/models/jsonbig/aliases", b"[" + b"1," * (1 << 20) + b"1]")]:
+                status, hdrs, data = call(method, server.base + path, body)
+                self.assertEqual(status, 413, f"{method} {path}: {data[:200]!r}")
+                self.assertIn("the JSON body is", json.loads(data)["error"])
+            self.assertEqual(self.snapshot(), before)
+            status, _, _ = call("PATCH", server.base + "/models/jsonbig:1", b'{"tags": {"a": "b"}}')
+            self.assertEqual(status, 200)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+    def test_6_log_reader_gone_is_not_fatal(self):
+        # --access-log writes to stderr: a reader that goes away must not kill
+        # the server with SIGPIPE.
+        server = Server(self.ws, "--access-log")
+        server.proc.stderr.close()
+        for _ in range(5):
+            self.assertEqual(call("GET", server.base + "/health")[0], 200)
+            time.sleep(0.05)
+        time.sleep(0.3)
+        self.assertIsNone(server.proc.poll(), "the server died once its stderr reader went away")
+        server.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(server.proc.wait(timeout=30), 0)
+        server.proc.stdout.close()
+
+    def test_7_stalled_log_reader_does_not_freeze_the_server(self):
+        # --access-log lines go to stderr from the I/O threads: with a reader
+        # that never reads, the server must keep answering (dropping lines),
+        # and stop on SIGTERM.
+        server = Server(self.ws, "--access-log", "--io-threads", "1")
+        try:
+            path = "/health?" + "x" * 3000  # 3 KB lines: the 64 KB pipe fills after ~20
+            for i in range(200):
+                status, _, _ = call("GET", server.base + path)
+                self.assertEqual(status, 200, i)
+        finally:
+            server.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = server.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.proc.kill()
+                rc = server.proc.wait()
+            server.proc.stdout.close()
+            server.proc.stderr.close()
+        self.assertEqual(rc, 0)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -61,6 +61,7 @@ void add_alias_routes(http::Router& router, Context& ctx) {
   // {"alias": "production", "version": 2}
   router.add("POST", "/api/v1/models/{name}/aliases", guarded([&ctx](Request req, Responder res) {
                const std::string name = name_param(req);
+               if (json_body_too_large(req, res)) return;
                simdjson::dom::parser parser;
                simdjson::dom::element doc;
                if (parser.parse(req.body).get(doc) || !doc.is_object())

@@ -39,15 +39,23 @@ void Context::run(http::Responder res, std::function<http::Response(Registry&)> 
       Registry reg(paths_);
       res.send(fn(reg));
     } catch (const Error& e) {
-      if (status_for(e.kind()) >= 500) std::fprintf(stderr, "pier: error: %s\n", e.what());
+      if (status_for(e.kind()) >= 500) http::log_line("pier: error: %s", e.what());
       res.send(http::Response::error(status_for(e.kind()), e.what()));
     } catch (const std::bad_alloc&) {
       res.send(http::Response::error(500, "out of memory"));
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "pier: error: %s\n", e.what());
+      http::log_line("pier: error: %s", e.what());
       res.send(http::Response::error(500, std::string("internal error: ") + e.what()));
     }
   });
+}
+
+bool json_body_too_large(const http::Request& req, const http::Responder& res) {
+  if (req.body.size() <= kMaxJsonBodyBytes) return false;
+  res.send(http::Response::error(413, "the JSON body is " + std::to_string(req.body.size()) +
+                                          " bytes; at most " + std::to_string(kMaxJsonBodyBytes) +
+                                          " are accepted here"));
+  return true;
 }
 
 ModelRef ref_param(const http::Request& req, const char* key) {

@@ -34,6 +34,13 @@ void add_model_routes(http::Router& router, Context& ctx);
 void add_alias_routes(http::Router& router, Context& ctx);
 void add_maintenance_routes(http::Router& router, Context& ctx);
 
+// JSON request bodies (tag changes, aliases) are small; parsing one takes
+// many times its size in memory, so larger ones get 413 before parsing.
+constexpr size_t kMaxJsonBodyBytes = 1 << 20;
+// Answers 413 and returns true when the request's body is over
+// kMaxJsonBodyBytes.
+bool json_body_too_large(const http::Request& req, const http::Responder& res);
+
 // A model reference from a path parameter; throws Error(kInvalidArgument).
 ModelRef ref_param(const http::Request& req, const char* key = "ref");
 

@@ -154,6 +154,7 @@ void add_model_routes(http::Router& router, Context& ctx) {
 
   router.add("PATCH", "/api/v1/models/{ref}", guarded([&ctx](Request req, Responder res) {
                const ModelRef ref = ref_param(req);
+               if (json_body_too_large(req, res)) return;
                std::map<std::string, std::string> set;
                std::vector<std::string> remove;
                parse_patch(req.body, set, remove);
