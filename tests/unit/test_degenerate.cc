@@ -13,17 +13,6 @@ namespace {
 
 using V = std::vector<int64_t>;
 
-// Loading `b` must fail with kInvalidModel naming `needle`.
-void expect_invalid_model(const ModelBuilder& b, const std::string& needle) {
-  try {
-    b.session();
-    ADD_FAILURE() << "the model loaded; expected an error naming \"" << needle << "\"";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidModel) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 // onnx's convolution/pooling shape inference divides by the strides.
 TEST(Degenerate, ZeroStridesAreRejectedAtLoad) {
   for (const char* op : {"Conv", "MaxPool", "AveragePool", "LpPool"}) {

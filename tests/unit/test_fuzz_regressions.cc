@@ -17,17 +17,6 @@ namespace {
 
 using V = std::vector<int64_t>;
 
-// Loading `b` must fail with kInvalidModel naming `needle`.
-void expect_invalid_model(const ModelBuilder& b, const std::string& needle) {
-  try {
-    b.session();
-    ADD_FAILURE() << "the model loaded; expected an error naming \"" << needle << "\"";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidModel) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 onnx::TensorProto* find_initializer(ModelBuilder& b, const std::string& name) {
   for (auto& t : *b.graph().mutable_initializer())
     if (t.name() == name) return &t;

@@ -252,4 +252,14 @@ std::vector<float> to_floats(const Tensor& t) {
   return ::testing::AssertionSuccess();
 }
 
+void expect_invalid_model(const ModelBuilder& b, const std::string& needle) {
+  try {
+    b.session();
+    ADD_FAILURE() << "the model loaded; expected an error naming \"" << needle << "\"";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidModel) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace pier::test

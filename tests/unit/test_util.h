@@ -72,4 +72,7 @@ Tensor random_float(Shape shape, uint32_t seed, float lo = -1.f, float hi = 1.f)
 
 std::vector<float> to_floats(const Tensor& t);
 
+// Loading `b` must fail with kInvalidModel, the message naming `needle`.
+void expect_invalid_model(const ModelBuilder& b, const std::string& needle);
+
 }  // namespace pier::test
