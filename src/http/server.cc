@@ -274,8 +274,9 @@ void Connection::read_body() {
   // Beast reads at most the buffer's free capacity at a time (at least 512
   // bytes), and the parser drains the buffer into the body after each read,
   // so a buffer sized for headers reads a 3 MB body ~700 bytes per syscall.
-  // Give large bodies 64 KiB reads; on_body gives the memory back.
-  if (auto n = parser_->content_length(); n && *n > kBodyReadChunk / 4)
+  // Give large bodies (and chunked ones, whose size is unknown) 64 KiB
+  // reads; on_body gives the memory back.
+  if (auto n = parser_->content_length(); parser_->chunked() || (n && *n > kBodyReadChunk / 4))
     buffer_.reserve(buffer_.size() + kBodyReadChunk);
   // The parser moves body bytes out of the buffer as they arrive, but keeps
   // an incomplete chunk-size line, chunk extension or trailer there until
