@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <limits>
+#include <string>
 
 namespace pier::kernels {
 
@@ -140,19 +141,24 @@ bool prefer_blocked_conv(int64_t icg, int64_t ocg, int64_t group, const std::vec
   return true;
 }
 
-bool prefer_winograd_conv(int64_t ic, int64_t oc, int64_t group, const std::vector<int64_t>& kernel,
-                          const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
-                          const std::vector<int64_t>& out) {
-  static const int forced = [] {
+Winograd prefer_winograd_conv(int64_t ic, int64_t oc, int64_t group, const std::vector<int64_t>& kernel,
+                              const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
+                              const std::vector<int64_t>& out, bool pier_possible) {
+  static const std::string forced = [] {
     const char* e = std::getenv("PIER_CONV_WINOGRAD");
-    return e && *e ? std::atoi(e) : -1;
+    return std::string(e ? e : "");
   }();
-  if (forced == 0) return false;
-  if (group != 1 || kernel.size() != 2 || kernel[0] != 3 || kernel[1] != 3) return false;
+  if (forced == "0") return Winograd::kNone;
+  if (group != 1 || kernel.size() != 2 || kernel[0] != 3 || kernel[1] != 3) return Winograd::kNone;
   for (size_t i = 0; i < 2; ++i)
-    if (strides[i] != 1 || dilations[i] != 1) return false;
-  if (ic % 16 != 0 || oc % 16 != 0) return false;
-  return forced == 1 || out[0] * out[1] >= 28 * 28;
+    if (strides[i] != 1 || dilations[i] != 1) return Winograd::kNone;
+  if (ic % 16 != 0 || oc % 16 != 0) return Winograd::kNone;
+  const int64_t pixels = out[0] * out[1];
+  if (pier_possible && forced != "onednn") {
+    if (forced == "f4" || (forced.empty() && pixels >= 28 * 28)) return Winograd::kF4;
+    if (forced == "f2" || (forced.empty() && pixels >= 14 * 14)) return Winograd::kF2;
+  }
+  return forced == "1" || pixels >= 28 * 28 ? Winograd::kOneDnnF2 : Winograd::kNone;
 }
 
 int64_t checked_numel(const Shape& s, const char* what) {

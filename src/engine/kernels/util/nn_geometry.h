@@ -48,14 +48,25 @@ WindowGeometry window_geometry(const WindowAttrs& a, const std::vector<int64_t>&
 bool prefer_blocked_conv(int64_t icg, int64_t ocg, int64_t group, const std::vector<int64_t>& kernel,
                          const std::vector<int64_t>& strides, const std::vector<int64_t>& out);
 
-// True when a 3x3 stride-1 convolution of a channels-last tensor should run
-// as Winograd F(2x2, 3x3) (oneDNN's jit_fp32_wino_2x3, blocked layout,
-// reordered in and out): about 1.6x faster on large images (56x56: 0.74
-// vs 1.19 ms for 64->64), slower on small ones where its 1.8x larger
-// weights dominate. PIER_CONV_WINOGRAD=0|1 forces the choice.
-bool prefer_winograd_conv(int64_t ic, int64_t oc, int64_t group, const std::vector<int64_t>& kernel,
-                          const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
-                          const std::vector<int64_t>& out);
+// Which Winograd algorithm, if any, a 3x3 stride-1 convolution of a
+// channels-last tensor should run as (ResNet-50 at 1 thread, in the model):
+//   - kF4: Pier's F(4x4, 3x3) (winograd.h) on 28x28 and larger images
+//     (64->64 56x56 0.6-0.7 ms, 128->128 28x28 0.7-0.8 ms, against 1.0-1.2
+//     and 1.0-1.1 ms as oneDNN's F(2x2));
+//   - kF2: Pier's F(2x2, 3x3) on 14x14 to 28x28 images, where F(4x4)'s
+//     weights (4x the direct ones) cost more to stream than it saves;
+//   - kOneDnnF2: oneDNN's jit_fp32_wino_2x3 (blocked layout, reordered in
+//     and out) on 28x28 and larger images where Pier's cannot run
+//     (pier_possible: AVX-512 and constant weights);
+//   - kNone: direct convolution, as on 7x7 images, whose large weights
+//     are the cost.
+// PIER_CONV_WINOGRAD=0 turns Winograd off; =onednn keeps to oneDNN's; =f2
+// or =f4 picks Pier's for every image size; =1 lets oneDNN's run on any
+// size where Pier's cannot.
+enum class Winograd { kNone, kOneDnnF2, kF2, kF4 };
+Winograd prefer_winograd_conv(int64_t ic, int64_t oc, int64_t group, const std::vector<int64_t>& kernel,
+                              const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
+                              const std::vector<int64_t>& out, bool pier_possible);
 
 // "[1,2,3]" for messages.
 std::string dims_str(const std::vector<int64_t>& v);

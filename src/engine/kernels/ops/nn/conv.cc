@@ -23,6 +23,7 @@
 #include "kernels/util/dnnl_util.h"
 #include "kernels/util/nn_geometry.h"
 #include "kernels/util/shape_util.h"
+#include "kernels/util/winograd.h"
 
 namespace pier::kernels {
 
@@ -38,6 +39,9 @@ struct ConvEntry {
   std::optional<du::Reorder> src_in, dst_out, w_in;  // set when layouts differ
   std::optional<du::Reorder> sum_in;                 // residual into dst (sum post-op)
   bool fused = true;  // post-ops run inside the primitive
+  // Set instead of pd/prim for Pier's Winograd; fused then means the
+  // post-ops are a lone relu, applied by its output transform.
+  std::shared_ptr<const WinogradConv> wino;
 };
 
 class ConvKernel final : public OpKernel {
@@ -68,8 +72,8 @@ class ConvKernel final : public OpKernel {
             const int threads = du::resolve_threads(init.options.threads);
             du::ThreadScope ts(threads);
             const Shape xs = channels_last_ ? du::from_channels_last(xi->dims) : Shape(xi->dims);
-            auto e = entry(xs, w_.f32.shape(), init.node.has_input(2), threads);
-            packed_.get(e->pd.weights_desc());
+            auto e = entry(xs, w_.f32.shape(), init.node.has_input(2), true, threads);
+            if (!e->wino) packed_.get(e->pd.weights_desc());
           } catch (const Error&) {
             // Bad shapes are reported when the node runs.
           }
@@ -99,7 +103,7 @@ class ConvKernel final : public OpKernel {
 
     const int threads = team_size(xs, w.shape(), ctx.threads());
     du::ThreadScope ts(threads);
-    auto e = entry(xs, w.shape(), has_b, threads);
+    auto e = entry(xs, w.shape(), has_b, w_is_const, threads);
     const Shape ys = channels_last_ ? du::to_channels_last(e->out_shape) : e->out_shape;
     Tensor z;  // the residual of a sum post-op, in Pier's layout
     const bool z_unique = has_sum_ && ctx.input(3).unique();  // before z shares it
@@ -177,14 +181,16 @@ class ConvKernel final : public OpKernel {
     return macs < (int64_t{1} << 19) ? 1 : threads;
   }
 
-  std::shared_ptr<const ConvEntry> entry(const Shape& xs, const Shape& ws, bool has_b, int threads) const {
-    std::vector<int64_t> key{threads, has_b};
+  // w_const: the weights are the constant initializer (w_.f32).
+  std::shared_ptr<const ConvEntry> entry(const Shape& xs, const Shape& ws, bool has_b, bool w_const,
+                                         int threads) const {
+    std::vector<int64_t> key{threads, has_b, w_const};
     key.insert(key.end(), xs.begin(), xs.end());
     key.insert(key.end(), ws.begin(), ws.end());
-    return cache_.get(key, [&] { return build(xs, ws, has_b, threads); });
+    return cache_.get(key, [&] { return build(xs, ws, has_b, w_const, threads); });
   }
 
-  ConvEntry build(const Shape& xs, const Shape& ws, bool has_b, int threads) const {
+  ConvEntry build(const Shape& xs, const Shape& ws, bool has_b, bool w_const, int threads) const {
     validate(xs, ws, nullptr);
     const std::vector<int64_t> in(xs.begin() + 2, xs.end()), k(ws.begin() + 2, ws.end());
     const WindowGeometry g = window_geometry(attrs_, in, k);
@@ -236,7 +242,26 @@ class ConvKernel final : public OpKernel {
       tries.push_back({src_md, dst_md, false});
       if (own_layout) tries.push_back({src_any, dst_any, false});
     }
-    if (channels_last_ && prefer_winograd_conv(ws[1], ws[0], group_, k, g.strides, g.dilations, g.out)) {
+    const Winograd wino =
+        channels_last_ ? prefer_winograd_conv(ws[1], ws[0], group_, k, g.strides, g.dilations, g.out,
+                                              w_const && winograd_available())
+                       : Winograd::kNone;
+    if (wino == Winograd::kF2 || wino == Winograd::kF4) {
+      WinogradConv::Geometry wg;
+      wg.n = xs[0];
+      wg.ic = ws[1];
+      wg.oc = ws[0];
+      wg.ih = in[0];
+      wg.iw = in[1];
+      wg.oh = g.out[0];
+      wg.ow = g.out[1];
+      wg.pad_top = g.pad_begin[0];
+      wg.pad_left = g.pad_begin[1];
+      e.wino = std::make_shared<const WinogradConv>(wg, wino == Winograd::kF4 ? 4 : 2, w_.f32.data<float>());
+      e.fused = post_.empty() || (post_.size() == 1 && post_[0].kind == du::PostOp::kRelu);
+      return e;
+    }
+    if (wino == Winograd::kOneDnnF2) {
       try {
         e.pd = make(src_any, dst_any, true, dnnl::algorithm::convolution_winograd);
         tries.clear();
@@ -277,6 +302,11 @@ class ConvKernel final : public OpKernel {
 
   void execute(const ConvEntry& e, const Tensor& x, const Tensor& w, bool w_is_const, const Tensor* b,
                const Tensor* z, bool prefilled, Tensor& y, int threads) const {
+    if (e.wino) {
+      e.wino->run(x.data<float>(), b ? b->data<float>() : nullptr, e.fused && !post_.empty(), y.data<float>(), threads);
+      if (!e.fused) du::apply_post_ops(post_, y.data<float>(), z ? z->data<float>() : nullptr, y.numel(), threads);
+      return;
+    }
     du::TempBuffer src_buf, dst_buf, w_buf;
     dnnl::memory src = du::wrap(e.src_user, x.raw());
     if (e.src_in) {
