@@ -78,12 +78,16 @@ TEST(Winograd, MatchesDirectConvolution) {
   }
 }
 
-TEST(Winograd, UnavailableTileIsAnError) {
+TEST(Winograd, UnsupportedGeometryIsAnError) {
   WinogradConv::Geometry g;
   g.ic = g.oc = 16;
   g.ih = g.iw = g.oh = g.ow = 4;
-  const std::vector<float> w(16 * 16 * 9, 0.f);
-  EXPECT_THROW(WinogradConv(g, 3, w.data()), Error);
+  const std::vector<float> w(32 * 16 * 9, 0.f);
+  EXPECT_THROW(WinogradConv(g, 3, w.data()), Error);  // no F(3x3) transforms
+  g.oc = 24;
+  EXPECT_THROW(WinogradConv(g, 4, w.data()), Error);  // the kernels take 16 channels at a time
+  g.oc = 32;
+  EXPECT_NO_THROW(WinogradConv(g, 4, w.data()));
 }
 
 // 3x3 convolutions on 28x28 (F(4x4)) and 14x14 (F(2x2)) images inside a

@@ -1,23 +1,28 @@
-// Winograd F(4x4, 3x3) convolution for channels-last float activations.
+// Winograd convolution F(m x m, 3x3), m = 2 or 4, for channels-last float
+// activations.
 //
-// A 3x3 stride-1 convolution computes each 4x4 output tile from a 6x6 input
-// tile with 36 multiplications per (input, output) channel pair instead of
-// 144: inputs and weights are transformed (V = B^T d B, U = G g G^T), the 36
-// transformed positions become 36 independent matrix products
-// M[k] = V[k] x U[k] over channels (one batched oneDNN matmul with U packed
-// once), and Y = A^T M A turns each tile back into outputs. Tiles are
-// processed in blocks of at most 64 so that V and M stay in L2.
+// A 3x3 stride-1 convolution computes each m x m output tile from an
+// (m+2) x (m+2) input tile: inputs and weights are transformed
+// (V = B^T d B, U = G g G^T), the (m+2)^2 transformed positions become as
+// many independent matrix products M[k] = V[k] x U[k] over channels, and
+// Y = A^T M A turns each tile back into outputs. That is 36 multiplications
+// per output tile and channel pair for F(4x4) instead of 144 (16 instead of
+// 36 for F(2x2)). Tiles go in blocks of at most 64 so that V and M stay in
+// L2. The products run on Pier's own AVX-512 kernel (7 x 64 register tiles)
+// rather than oneDNN's matmul, because it prefetches the next position's
+// weights while it computes: these weights (2 to 4 times the direct ones)
+// are usually not cached, and oneDNN left their latency exposed.
 //
 // Pier uses this for ResNet-style 3x3 convolutions on 14x14 and larger
-// images (see prefer_winograd_f43() in nn_geometry.h); oneDNN 2.6's own
+// images (see prefer_winograd_conv() in nn_geometry.h); oneDNN 2.6's own
 // Winograd is F(2x2, 3x3) on blocked layouts only. The transforms need
-// AVX-512. The error is a few 1e-6 of the output's magnitude, against about
-// 1e-7 for direct convolution.
+// AVX-512. The error is a few 1e-6 of the output's magnitude (F(4x4)),
+// against about 1e-7 for direct convolution.
 #pragma once
 
-#include <dnnl.hpp>
-
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 
 namespace pier::kernels {
 
@@ -27,13 +32,12 @@ bool winograd_available();
 class WinogradConv {
  public:
   struct Geometry {
-    int64_t n = 1, ih = 0, iw = 0, ic = 0, oc = 0;  // ic, oc multiples of 16
+    int64_t n = 1, ih = 0, iw = 0, ic = 0, oc = 0;  // ic, oc: multiples of 16
     int64_t oh = 0, ow = 0, pad_top = 0, pad_left = 0;
   };
 
   // F(tile x tile, 3x3) with tile 2 or 4. `w` holds the [oc, ic, 3, 3]
-  // weights (transformed and packed here). Build for the thread count it
-  // will run on (inside a ThreadScope).
+  // weights (transformed and packed here; the caller may free them).
   WinogradConv(const Geometry& g, int tile, const float* w);
 
   // y = conv(x) + bias (bias may be null), then max(y, 0) when `relu`.
@@ -48,9 +52,10 @@ class WinogradConv {
   int tile_;
   int64_t positions_ = 0;  // (tile + 2)^2
   int64_t tiles_y_ = 0, tiles_x_ = 0, tiles_ = 0, block_ = 0;
-  dnnl::matmul::primitive_desc pd_;
-  dnnl::matmul prim_;
-  dnnl::memory u_;  // transformed weights in the matmul's layout
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float[], Free> u_;  // transformed weights, packed for gemm_position()
 };
 
 }  // namespace pier::kernels
