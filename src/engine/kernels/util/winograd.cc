@@ -161,19 +161,26 @@ template <int R, int NV>
 void gemm_tile(const float* a, int64_t lda, const float* b, int64_t k, float* c, int64_t ldc, const char* pf,
                int64_t lines) {
   __m512 acc[R][NV];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[r][j] = _mm512_setzero_ps();
   for (int64_t i = 0; i < k; ++i) {
     const float* bi = b + i * NV * 16;
     __m512 bv[NV];
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(bi + 16 * j);
     if (i < lines) _mm_prefetch(pf + i * 64, _MM_HINT_T1);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512 av = _mm512_set1_ps(a[r * lda + i]);
+#pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) _mm512_storeu_ps(c + r * ldc + 16 * j, acc[r][j]);
 }
 
