@@ -3,14 +3,12 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdlib>
 #include <cstring>
-#include <new>
-#include <utility>
 #include <vector>
 
 #include "kernels/util/dnnl_util.h"
+#include "kernels/util/gemm_stream.h"
 #include "kernels/util/parallel.h"
 
 namespace pier::kernels {
@@ -149,72 +147,6 @@ void output_tiles(const Tiling& tl, const float* m, int64_t plane, int64_t t0, i
 }
 
 
-// The products of one position: c (rows x n) = a (rows x k) x b, where b is
-// packed in panels of 64 columns (the last may be narrower), each panel k x
-// width contiguous. Register tiles of up to 7 rows x 64 columns. Each tile
-// also prefetches `lines` cache lines from `pf` into L2, one per step of
-// its k loop: gemm_position() spreads the next position's weights over its
-// tiles this way, so that they stream in at the pace they are used. Without
-// it (and with oneDNN's matmul) the weights' memory latency is exposed,
-// 0.25-0.35 ms per ResNet-50 convolution whose weights are not cached.
-template <int R, int NV>
-void gemm_tile(const float* a, int64_t lda, const float* b, int64_t k, float* c, int64_t ldc, const char* pf,
-               int64_t lines) {
-  __m512 acc[R][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[r][j] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < k; ++i) {
-    const float* bi = b + i * NV * 16;
-    __m512 bv[NV];
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(bi + 16 * j);
-    if (i < lines) _mm_prefetch(pf + i * 64, _MM_HINT_T1);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r * lda + i]);
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) _mm512_storeu_ps(c + r * ldc + 16 * j, acc[r][j]);
-}
-
-using GemmTile = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, const char*, int64_t);
-
-template <int NV, int... Rs>
-constexpr std::array<GemmTile, 7> tiles_for(std::integer_sequence<int, Rs...>) {
-  return {&gemm_tile<Rs + 1, NV>...};
-}
-
-// kTiles[nv - 1][rows - 1]
-const std::array<std::array<GemmTile, 7>, 4> kTiles = {
-    tiles_for<1>(std::make_integer_sequence<int, 7>{}), tiles_for<2>(std::make_integer_sequence<int, 7>{}),
-    tiles_for<3>(std::make_integer_sequence<int, 7>{}), tiles_for<4>(std::make_integer_sequence<int, 7>{})};
-
-// c = a x b for one position; prefetches the `pf_bytes` at `pf` meanwhile.
-void gemm_position(const float* a, int64_t rows, int64_t k, const float* b, int64_t n, float* c, const char* pf,
-                   int64_t pf_bytes) {
-  const int64_t calls = (n + 63) / 64 * ((rows + 6) / 7);
-  int64_t remaining = pf_bytes / 64;
-  const int64_t lines = (remaining + calls - 1) / calls;  // per tile
-  for (int64_t p0 = 0; p0 < n; p0 += 64) {
-    const int nv = static_cast<int>(std::min<int64_t>(4, (n - p0) / 16));
-    const float* panel = b + p0 * k;
-    for (int64_t r0 = 0; r0 < rows; r0 += 7) {
-      const int r = static_cast<int>(std::min<int64_t>(7, rows - r0));
-      const int64_t use = std::min(lines, remaining);
-      kTiles[nv - 1][r - 1](a + r0 * k, k, panel, k, c + r0 * n + p0, n, pf, use);
-      remaining -= use;
-      pf += use * 64;
-    }
-  }
-}
-
 #pragma GCC pop_options
 
 // U = G g G^T per (oc, ic) pair, in double, stored as u[k][ic][oc] for
@@ -264,19 +196,11 @@ WinogradConv::WinogradConv(const Geometry& g, int tile, const float* w) : g_(g),
   // Blocks of <= 64 tiles, as even as possible (56x56: 4 x 49).
   const int64_t blocks = (tiles_ + 63) / 64;
   block_ = (tiles_ + blocks - 1) / blocks;
-  // Weights in 64-column panels per position (see gemm_position).
+  // Each position's weights packed for gemm_packed(), one after another.
   const std::vector<float> u = transform_weights(w, g.oc, g.ic, tile);
-  u_.reset(static_cast<float*>(std::aligned_alloc(64, (u.size() * sizeof(float) + 63) / 64 * 64)));
-  if (!u_) throw std::bad_alloc();
-  for (int64_t k = 0; k < positions_; ++k) {
-    const float* src = u.data() + k * g.ic * g.oc;
-    float* dst = u_.get() + k * g.ic * g.oc;
-    for (int64_t p0 = 0; p0 < g.oc; p0 += 64) {
-      const int64_t width = std::min<int64_t>(64, g.oc - p0);
-      for (int64_t i = 0; i < g.ic; ++i)
-        std::memcpy(dst + p0 * g.ic + i * width, src + i * g.oc + p0, width * sizeof(float));
-    }
-  }
+  u_ = aligned_floats(static_cast<int64_t>(u.size()));
+  for (int64_t k = 0; k < positions_; ++k)
+    pack_panels(u.data() + k * g.ic * g.oc, g.oc, g.ic, g.oc, u_.get() + k * g.ic * g.oc);
 }
 
 void WinogradConv::run(const float* x, const float* bias, bool relu, float* y, int threads) const {
@@ -300,11 +224,10 @@ void WinogradConv::run_tiles(const float* x, const float* bias, bool relu, float
     parallel_for(threads, rows, 8,
                  [&](int64_t b, int64_t e) { input_tiles<F>(tl, x, t0 + b, t0 + e, v + b * g_.ic, v_plane); });
     parallel_for(threads, positions_, 1, [&](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k) {
-        const float* next = u_.get() + (k + 1) * u_plane;
-        gemm_position(v + k * v_plane, rows, g_.ic, u_.get() + k * u_plane, g_.oc, m + k * m_plane,
-                      reinterpret_cast<const char*>(next), k + 1 < e ? u_plane * 4 : 0);
-      }
+      // Each position's GEMM prefetches the next one's weights too.
+      for (int64_t k = b; k < e; ++k)
+        gemm_packed(v + k * v_plane, g_.ic, rows, g_.ic, u_.get() + k * u_plane, g_.oc, m + k * m_plane, g_.oc,
+                    u_.get() + e * u_plane);
     });
     parallel_for(threads, rows, 8, [&](int64_t b, int64_t e) {
       output_tiles<F>(tl, m + b * g_.oc, m_plane, t0 + b, t0 + e, bias, relu, y);

@@ -8,10 +8,10 @@
 // Y = A^T M A turns each tile back into outputs. That is 36 multiplications
 // per output tile and channel pair for F(4x4) instead of 144 (16 instead of
 // 36 for F(2x2)). Tiles go in blocks of at most 64 so that V and M stay in
-// L2. The products run on Pier's own AVX-512 kernel (7 x 64 register tiles)
-// rather than oneDNN's matmul, because it prefetches the next position's
-// weights while it computes: these weights (2 to 4 times the direct ones)
-// are usually not cached, and oneDNN left their latency exposed.
+// L2. The products run on gemm_packed() (gemm_stream.h) rather than
+// oneDNN's matmul, because it prefetches the weights ahead while it
+// computes: these weights (2 to 4 times the direct ones) are usually not
+// cached, and oneDNN left their latency exposed.
 //
 // Pier uses this for ResNet-style 3x3 convolutions on 14x14 and larger
 // images (see prefer_winograd_conv() in nn_geometry.h); oneDNN 2.6's own
@@ -21,8 +21,8 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
+
+#include "kernels/util/gemm_stream.h"
 
 namespace pier::kernels {
 
@@ -52,10 +52,7 @@ class WinogradConv {
   int tile_;
   int64_t positions_ = 0;  // (tile + 2)^2
   int64_t tiles_y_ = 0, tiles_x_ = 0, tiles_ = 0, block_ = 0;
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float[], Free> u_;  // transformed weights, packed for gemm_position()
+  AlignedFloats u_;  // transformed weights, packed for gemm_packed()
 };
 
 }  // namespace pier::kernels
