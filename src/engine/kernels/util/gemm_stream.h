@@ -6,8 +6,8 @@
 // the panel's work.
 //
 // Measured against oneDNN's direct 1x1 convolutions on 7x7 images (ResNet-50
-// layer 4) it was 20% faster with cold weights and 5% slower with hot ones;
-// those stay on oneDNN (see docs/performance.md).
+// layer 4) it was 20% faster alone with cold weights and 5% slower with hot
+// ones, but 10-40% slower inside the model; those stay on oneDNN.
 //
 // Needs AVX-512 (winograd_available() in winograd.h tells).
 #pragma once
