@@ -164,17 +164,24 @@ std::vector<float> transform_weights(const float* w, int64_t oc, int64_t ic, int
   const int a = tile + 2;
   const double(*G)[3] = tile == 4 ? G4 : G2;
   std::vector<float> u(a * a * ic * oc);
-  for (int64_t o = 0; o < oc; ++o)
-    for (int64_t i = 0; i < ic; ++i) {
-      const float* k = w + (o * ic + i) * 9;
-      double gk[6][3];  // G g
-      for (int p = 0; p < a; ++p)
-        for (int q = 0; q < 3; ++q) gk[p][q] = G[p][0] * k[q] + G[p][1] * k[3 + q] + G[p][2] * k[6 + q];
-      for (int p = 0; p < a; ++p)
-        for (int q = 0; q < a; ++q)
-          u[((p * a + q) * ic + i) * oc + o] =
-              static_cast<float>(gk[p][0] * G[q][0] + gk[p][1] * G[q][1] + gk[p][2] * G[q][2]);
-    }
+  // Per input channel, with output channels innermost so the loops vectorize.
+  std::vector<double> g(9 * oc), gk(6 * 3 * oc);  // g[r][c][o], gk[p][c][o] = (G g)[p][c]
+  for (int64_t i = 0; i < ic; ++i) {
+    for (int64_t o = 0; o < oc; ++o)
+      for (int rc = 0; rc < 9; ++rc) g[rc * oc + o] = w[(o * ic + i) * 9 + rc];
+    for (int p = 0; p < a; ++p)
+      for (int c = 0; c < 3; ++c)
+        for (int64_t o = 0; o < oc; ++o)
+          gk[(p * 3 + c) * oc + o] =
+              G[p][0] * g[(0 + c) * oc + o] + G[p][1] * g[(3 + c) * oc + o] + G[p][2] * g[(6 + c) * oc + o];
+    for (int p = 0; p < a; ++p)
+      for (int q = 0; q < a; ++q) {
+        float* row = u.data() + ((p * a + q) * ic + i) * oc;
+        const double* r = gk.data() + p * 3 * oc;
+        for (int64_t o = 0; o < oc; ++o)
+          row[o] = static_cast<float>(r[o] * G[q][0] + r[oc + o] * G[q][1] + r[2 * oc + o] * G[q][2]);
+      }
+  }
   return u;
 }
 
