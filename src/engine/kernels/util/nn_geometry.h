@@ -51,10 +51,11 @@ bool prefer_blocked_conv(int64_t icg, int64_t ocg, int64_t group, const std::vec
 // Which Winograd algorithm, if any, a 3x3 stride-1 convolution of a
 // channels-last tensor should run as (ResNet-50 at 1 thread, in the model):
 //   - kF4: Pier's F(4x4, 3x3) (winograd.h) on 28x28 and larger images
-//     (64->64 56x56 0.6-0.7 ms, 128->128 28x28 0.7-0.8 ms, against 1.0-1.2
-//     and 1.0-1.1 ms as oneDNN's F(2x2));
-//   - kF2: Pier's F(2x2, 3x3) on 14x14 to 28x28 images, where F(4x4)'s
-//     weights (4x the direct ones) cost more to stream than it saves;
+//     (64->64 56x56 0.6-0.75 ms, 128->128 28x28 0.55-0.75 ms, against
+//     1.0-1.2 and 1.0-1.1 ms as oneDNN's F(2x2));
+//   - kF2: Pier's F(2x2, 3x3) on 14x14 to 28x28 images (256->256 14x14
+//     0.95-1.05 ms against 1.35-1.4 direct), where F(4x4)'s weights (4x
+//     the direct ones) cost more to stream than it saves (1.4-1.6 ms);
 //   - kOneDnnF2: oneDNN's jit_fp32_wino_2x3 (blocked layout, reordered in
 //     and out) on 28x28 and larger images where Pier's cannot run
 //     (pier_possible: AVX-512 and constant weights);
