@@ -9,6 +9,7 @@
 using namespace pier;
 using namespace pier::test;
 using pier::kernels::WinogradConv;
+using pier::kernels::WinogradWeights;
 using pier::kernels::winograd_available;
 
 namespace {
@@ -51,7 +52,7 @@ void check(const Case& c, uint32_t seed) {
   g.ow = want.dim(3);
   g.pad_top = c.pads[0];
   g.pad_left = c.pads[1];
-  const WinogradConv conv(g, c.tile, w.data<float>());
+  const WinogradConv conv(g, std::make_shared<const WinogradWeights>(w.data<float>(), c.oc, c.ic, c.tile));
   const std::vector<float> xin = to_nhwc(x);
   std::vector<float> got(want.numel(), std::nanf(""));
   conv.run(xin.data(), c.bias ? b.data<float>() : nullptr, c.relu, got.data(), c.threads);
@@ -79,15 +80,38 @@ TEST(Winograd, MatchesDirectConvolution) {
 }
 
 TEST(Winograd, UnsupportedGeometryIsAnError) {
-  WinogradConv::Geometry g;
-  g.ic = g.oc = 16;
-  g.ih = g.iw = g.oh = g.ow = 4;
   const std::vector<float> w(32 * 16 * 9, 0.f);
-  EXPECT_THROW(WinogradConv(g, 3, w.data()), Error);  // no F(3x3) transforms
-  g.oc = 24;
-  EXPECT_THROW(WinogradConv(g, 4, w.data()), Error);  // the kernels take 16 channels at a time
+  EXPECT_THROW(WinogradWeights(w.data(), 16, 16, 3), Error);   // no F(3x3) transforms
+  EXPECT_THROW(WinogradWeights(w.data(), 24, 16, 4), Error);   // the kernels take 16 channels at a time
+  auto u = std::make_shared<const WinogradWeights>(w.data(), 32, 16, 4);
+  WinogradConv::Geometry g;
+  g.ic = 16;
   g.oc = 32;
-  EXPECT_NO_THROW(WinogradConv(g, 4, w.data()));
+  g.ih = g.iw = g.oh = g.ow = 4;
+  EXPECT_NO_THROW(WinogradConv(g, u));
+  g.oc = 16;
+  EXPECT_THROW(WinogradConv(g, u), Error);  // not the weights' channels
+}
+
+// One transformed copy of the weights serves every input shape.
+TEST(Winograd, WeightsAreSharedAcrossInputShapes) {
+  if (!winograd_available()) GTEST_SKIP() << "needs AVX-512";
+  const Tensor w = random_float({16, 16, 3, 3}, 7);
+  auto u = std::make_shared<const WinogradWeights>(w.data<float>(), 16, 16, 2);
+  for (int64_t size : {14, 20}) {
+    const Tensor x = random_float({1, 16, size, size}, 8);
+    const Tensor want = nnref::conv(x, w, nullptr, {1, 1}, {1, 1}, {1, 1, 1, 1}, 1);
+    WinogradConv::Geometry g;
+    g.ic = g.oc = 16;
+    g.ih = g.iw = g.oh = g.ow = size;
+    g.pad_top = g.pad_left = 1;
+    const WinogradConv conv(g, u);
+    const std::vector<float> xin = to_nhwc(x), ref = to_nhwc(want);
+    std::vector<float> got(ref.size());
+    conv.run(xin.data(), nullptr, false, got.data(), 1);
+    for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-4) << "size " << size << " at " << i;
+  }
+  EXPECT_EQ(u.use_count(), 1);  // the convolutions released it
 }
 
 // 3x3 convolutions on 28x28 (F(4x4)) and 14x14 (F(2x2)) images inside a

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "kernels/util/dnnl_util.h"
@@ -192,10 +193,21 @@ bool winograd_available() {
   return ok;
 }
 
-WinogradConv::WinogradConv(const Geometry& g, int tile, const float* w) : g_(g), tile_(tile) {
+WinogradWeights::WinogradWeights(const float* w, int64_t oc, int64_t ic, int tile) : tile_(tile), oc_(oc), ic_(ic) {
   if (tile != 2 && tile != 4) throw Error(ErrorCode::kRuntime, "Winograd tile must be 2 or 4");
-  if (g.ic <= 0 || g.oc <= 0 || g.ic % 16 != 0 || g.oc % 16 != 0 || g.n <= 0 || g.oh <= 0 || g.ow <= 0)
-    throw Error(ErrorCode::kRuntime, "Winograd needs channels in multiples of 16 and a non-empty output");
+  if (ic <= 0 || oc <= 0 || ic % 16 != 0 || oc % 16 != 0)
+    throw Error(ErrorCode::kRuntime, "Winograd needs channels in multiples of 16");
+  // Each position's weights packed for gemm_packed(), one after another.
+  const std::vector<float> u = transform_weights(w, oc, ic, tile);
+  const int64_t positions = (tile + 2) * (tile + 2);
+  u_ = aligned_floats(static_cast<int64_t>(u.size()));
+  for (int64_t k = 0; k < positions; ++k) pack_panels(u.data() + k * ic * oc, oc, ic, oc, u_.get() + k * ic * oc);
+}
+
+WinogradConv::WinogradConv(const Geometry& g, std::shared_ptr<const WinogradWeights> w) : g_(g), w_(std::move(w)) {
+  if (!w_ || g.ic != w_->ic() || g.oc != w_->oc() || g.n <= 0 || g.oh <= 0 || g.ow <= 0)
+    throw Error(ErrorCode::kRuntime, "Winograd geometry does not match its weights or is empty");
+  const int tile = w_->tile();
   positions_ = (tile + 2) * (tile + 2);
   tiles_y_ = (g.oh + tile - 1) / tile;
   tiles_x_ = (g.ow + tile - 1) / tile;
@@ -203,15 +215,10 @@ WinogradConv::WinogradConv(const Geometry& g, int tile, const float* w) : g_(g),
   // Blocks of <= 64 tiles, as even as possible (56x56: 4 x 49).
   const int64_t blocks = (tiles_ + 63) / 64;
   block_ = (tiles_ + blocks - 1) / blocks;
-  // Each position's weights packed for gemm_packed(), one after another.
-  const std::vector<float> u = transform_weights(w, g.oc, g.ic, tile);
-  u_ = aligned_floats(static_cast<int64_t>(u.size()));
-  for (int64_t k = 0; k < positions_; ++k)
-    pack_panels(u.data() + k * g.ic * g.oc, g.oc, g.ic, g.oc, u_.get() + k * g.ic * g.oc);
 }
 
 void WinogradConv::run(const float* x, const float* bias, bool relu, float* y, int threads) const {
-  if (tile_ == 4)
+  if (w_->tile() == 4)
     run_tiles<F4>(x, bias, relu, y, threads);
   else
     run_tiles<F2>(x, bias, relu, y, threads);
@@ -225,6 +232,7 @@ void WinogradConv::run_tiles(const float* x, const float* bias, bool relu, float
   float* v = vbuf.as<float>();
   float* m = mbuf.as<float>();
   const int64_t u_plane = g_.ic * g_.oc;
+  const float* u = w_->data();
   for (int64_t t0 = 0; t0 < tiles_; t0 += block_) {
     const int64_t rows = std::min(tiles_, t0 + block_) - t0;
     // A chunk [b, e) of the block starts at row b of each plane.
@@ -233,8 +241,8 @@ void WinogradConv::run_tiles(const float* x, const float* bias, bool relu, float
     parallel_for(threads, positions_, 1, [&](int64_t b, int64_t e) {
       // Each position's GEMM prefetches the next one's weights too.
       for (int64_t k = b; k < e; ++k)
-        gemm_packed(v + k * v_plane, g_.ic, rows, g_.ic, u_.get() + k * u_plane, g_.oc, m + k * m_plane, g_.oc,
-                    u_.get() + e * u_plane);
+        gemm_packed(v + k * v_plane, g_.ic, rows, g_.ic, u + k * u_plane, g_.oc, m + k * m_plane, g_.oc,
+                    u + e * u_plane);
     });
     parallel_for(threads, rows, 8, [&](int64_t b, int64_t e) {
       output_tiles<F>(tl, m + b * g_.oc, m_plane, t0 + b, t0 + e, bias, relu, y);

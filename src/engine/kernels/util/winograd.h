@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "kernels/util/gemm_stream.h"
 
@@ -29,16 +30,34 @@ namespace pier::kernels {
 // True when the CPU runs the AVX-512 transforms.
 bool winograd_available();
 
+// A convolution's weights transformed for F(tile x tile, 3x3), tile 2 or
+// 4, and packed for gemm_packed(). They do not depend on the image size:
+// share them among the WinogradConvs of all input shapes.
+class WinogradWeights {
+ public:
+  // `w` holds the [oc, ic, 3, 3] weights (the caller may free them); ic and
+  // oc must be multiples of 16.
+  WinogradWeights(const float* w, int64_t oc, int64_t ic, int tile);
+  int tile() const { return tile_; }
+  int64_t oc() const { return oc_; }
+  int64_t ic() const { return ic_; }
+  const float* data() const { return u_.get(); }  // (tile + 2)^2 positions of ic x oc
+
+ private:
+  int tile_;
+  int64_t oc_, ic_;
+  AlignedFloats u_;
+};
+
 class WinogradConv {
  public:
   struct Geometry {
-    int64_t n = 1, ih = 0, iw = 0, ic = 0, oc = 0;  // ic, oc: multiples of 16
+    int64_t n = 1, ih = 0, iw = 0, ic = 0, oc = 0;
     int64_t oh = 0, ow = 0, pad_top = 0, pad_left = 0;
   };
 
-  // F(tile x tile, 3x3) with tile 2 or 4. `w` holds the [oc, ic, 3, 3]
-  // weights (transformed and packed here; the caller may free them).
-  WinogradConv(const Geometry& g, int tile, const float* w);
+  // `g.ic` and `g.oc` must be the weights'.
+  WinogradConv(const Geometry& g, std::shared_ptr<const WinogradWeights> w);
 
   // y = conv(x) + bias (bias may be null), then max(y, 0) when `relu`.
   // x is [n, ih, iw, ic] and y is [n, oh, ow, oc].
@@ -49,10 +68,9 @@ class WinogradConv {
   void run_tiles(const float* x, const float* bias, bool relu, float* y, int threads) const;
 
   Geometry g_;
-  int tile_;
+  std::shared_ptr<const WinogradWeights> w_;
   int64_t positions_ = 0;  // (tile + 2)^2
   int64_t tiles_y_ = 0, tiles_x_ = 0, tiles_ = 0, block_ = 0;
-  AlignedFloats u_;  // transformed weights, packed for gemm_packed()
 };
 
 }  // namespace pier::kernels

@@ -16,6 +16,7 @@
 // prefer_blocked_conv()). A post-op chain a primitive cannot take is
 // applied after the convolution instead.
 #include <cstring>
+#include <mutex>
 #include <optional>
 
 #include "kernels/kernel.h"
@@ -257,7 +258,7 @@ class ConvKernel final : public OpKernel {
       wg.ow = g.out[1];
       wg.pad_top = g.pad_begin[0];
       wg.pad_left = g.pad_begin[1];
-      e.wino = std::make_shared<const WinogradConv>(wg, wino == Winograd::kF4 ? 4 : 2, w_.f32.data<float>());
+      e.wino = std::make_shared<const WinogradConv>(wg, winograd_weights(wino == Winograd::kF4 ? 4 : 2));
       e.fused = post_.empty() || (post_.size() == 1 && post_[0].kind == du::PostOp::kRelu);
       return e;
     }
@@ -339,6 +340,15 @@ class ConvKernel final : public OpKernel {
     if (!e.fused) du::apply_post_ops(post_, y.data<float>(), z ? z->data<float>() : nullptr, y.numel(), threads);
   }
 
+  // The constant weights transformed for F(tile x tile), made once and
+  // shared by the entries of all input shapes.
+  std::shared_ptr<const WinogradWeights> winograd_weights(int tile) const {
+    std::lock_guard<std::mutex> lock(wino_mu_);
+    auto& u = wino_weights_[tile == 4];
+    if (!u) u = std::make_shared<const WinogradWeights>(w_.f32.data<float>(), w_.f32.dim(0), w_.f32.dim(1), tile);
+    return u;
+  }
+
   void add_bias(Tensor& y, const Tensor& b) const {
     float* p = static_cast<float*>(y.raw());
     const float* pb = static_cast<const float*>(b.raw());
@@ -360,6 +370,8 @@ class ConvKernel final : public OpKernel {
   du::ConstantInput w_, b_;
   du::PackedWeights packed_;
   du::PrimitiveCache<ConvEntry> cache_;
+  mutable std::mutex wino_mu_;
+  mutable std::shared_ptr<const WinogradWeights> wino_weights_[2];  // F(2x2), F(4x4)
 };
 
 KernelFactory conv_factory(bool internal) {
