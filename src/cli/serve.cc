@@ -196,6 +196,7 @@ int serve_command(const ServeArgs& a) {
   hopt.body_timeout = ms(a.body_timeout);
   hopt.drain_timeout = ms(a.drain_timeout);
   hopt.access_logger = svc.access_logger();
+  hopt.precheck = svc.precheck();
   hopt.poll_spin = std::chrono::microseconds(a.spin_us);
   hopt.stop_idle_grace = ms(a.stop_idle_grace);
   hopt.listen_fd = a.listen_fd;

@@ -136,6 +136,13 @@ struct ServerOptions {
   // sends its next request just as the server stops thus gets an answer
   // instead of a closed connection. 0: idle connections close at once.
   std::chrono::milliseconds stop_idle_grace{0};
+  // Called on an I/O thread once a request's header is complete, before its
+  // body is read, with the request as it stands (no body). A response it
+  // returns is sent at once instead of reading the body and calling the
+  // handler, and a connection with an unread body then closes. Use it to
+  // refuse a request by its header alone (a missing API key) without
+  // taking its body in. Must be quick and thread-safe.
+  std::function<std::optional<Response>(const Request&)> precheck;
 };
 
 class Server {

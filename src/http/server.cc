@@ -157,6 +157,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read_body();
   void on_body(beast::error_code ec);
   void fail_request(int status, std::string_view message);
+  // Everything of the request but its body.
+  template <typename Fields>
+  void fill_head(Request& req, const Fields& msg) const {
+    req.method = method_;
+    req.target = target_;
+    const size_t q = target_.find('?');
+    req.path = target_.substr(0, q);
+    if (q != std::string::npos) req.query = target_.substr(q + 1);
+    for (const auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+    req.remote = remote_;
+    req.version = version_;
+  }
   void on_written(beast::error_code ec, bool keep_alive, int status, uint64_t bytes,
                   const std::shared_ptr<const Response::LogFields>& fields);
   // After an error answer to a request whose body was not read: stop
@@ -258,6 +270,23 @@ void Connection::on_header(beast::error_code ec) {
   if (auto n = parser_->content_length(); n && *n > srv_.opt.max_body_bytes)
     return fail_request(413, "the request body is larger than the limit of " +
                                  std::to_string(srv_.opt.max_body_bytes) + " bytes");
+  if (srv_.opt.precheck) {
+    Request head;
+    fill_head(head, req);
+    std::optional<Response> early;
+    try {
+      early = srv_.opt.precheck(head);
+    } catch (const std::exception& e) {
+      early = Response::error(500, std::string("internal error: ") + e.what());
+    }
+    if (early) {
+      if (!parser_->is_done()) {  // the body stays unread: close after the answer
+        keep_alive_ = false;
+        linger_ = true;
+      }
+      return respond(std::move(*early));
+    }
+  }
   if (iequals(req[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
     auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, version_);
     stream_.expires_after(srv_.opt.write_timeout);
@@ -307,16 +336,9 @@ void Connection::on_body(beast::error_code ec) {
   auto msg = parser_->release();
   parser_.reset();
   Request req;
-  req.method = method_;
-  req.target = target_;
-  const size_t q = target_.find('?');
-  req.path = target_.substr(0, q);
-  if (q != std::string::npos) req.query = target_.substr(q + 1);
-  for (const auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+  fill_head(req, msg);
   req.body = std::move(msg.body());
   request_bytes_ = req.body.size();
-  req.remote = remote_;
-  req.version = version_;
 
   Responder res(std::make_shared<Responder::State>(shared_from_this(), srv_.ioc));
   try {

@@ -137,6 +137,15 @@ std::function<void(const http::AccessRecord&)> Service::access_logger() {
   return [log](const http::AccessRecord& r) { log->log(r); };
 }
 
+std::function<std::optional<http::Response>(const http::Request&)> Service::precheck() {
+  if (!impl_->keys.enabled()) return {};
+  const ApiKeys* keys = &impl_->keys;
+  return [keys](const http::Request& q) -> std::optional<http::Response> {
+    if (q.method != "POST") return std::nullopt;  // GETs have no body; their handlers check
+    return keys->check(q);
+  };
+}
+
 void Service::add_routes(http::Router& router) {
   Impl* s = impl_.get();
   auto json = [](std::string body) { return http::Response::json(200, std::move(body)); };

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ class Service {
   void add_routes(http::Router& router);
   // For http::ServerOptions::access_logger; empty when there is no log.
   std::function<void(const http::AccessRecord&)> access_logger();
+  // For http::ServerOptions::precheck: with API keys, a POST (inference)
+  // without a valid key gets its 401 before its body is read. Empty
+  // without keys.
+  std::function<std::optional<http::Response>(const http::Request&)> precheck();
   const ModelSet& models() const;
   int workers() const;
   // /v2/health/ready answers 503 once this is false (a server about to stop).

@@ -96,6 +96,19 @@ class ServeTest(unittest.TestCase):
                 status, _, data = self.srv.request(method, path, b, {"Authorization": f"Bearer {key}"})
                 self.assertNotEqual(status, 401, f"{path} with a valid key: {data[:200]!r}")
 
+    def test_keyless_inference_is_refused_before_its_body(self):
+        # A client without a key announces 60 MB and sends none of it: the
+        # 401 comes at once, instead of after the server took the body in.
+        for path in ["/score", "/models/mlp/score", "/v2/models/mlp/infer"]:
+            with socket.create_connection((self.srv.host, self.srv.port), timeout=10) as s:
+                s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {60 << 20}\r\n\r\n").encode())
+                t0 = time.monotonic()
+                reply = s.recv(65536).decode("latin-1")
+                self.assertTrue(reply.startswith("HTTP/1.1 401"), f"{path}: {reply[:200]!r}")
+                self.assertLess(time.monotonic() - t0, 5)
+                self.assertIn("API key", reply)
+
     def test_api_keys_env_without_a_key_is_refused(self):
         # "$A,$B" with both unset: serving with no keys at all would be silent.
         model = os.path.join(self.models, "mlp.onnx")

@@ -186,6 +186,48 @@ TEST(HttpServer, RejectsBodiesOverTheLimitWith413) {
   }
 }
 
+TEST(HttpServer, PrecheckAnswersFromTheHeaderWithoutReadingTheBody) {
+  ServerOptions opt;
+  std::atomic<int> checked{0};
+  opt.precheck = [&checked](const Request& q) -> std::optional<Response> {
+    ++checked;
+    EXPECT_TRUE(q.body.empty());
+    if (q.headers.find("X-Key") && *q.headers.find("X-Key") == "good") return std::nullopt;
+    Response r = Response::error(401, "no key for " + q.path);
+    r.headers.set("WWW-Authenticate", "Bearer");
+    return r;
+  };
+  TestServer s(opt);
+  {
+    // A refused request's 64 MB body is never sent, yet the answer comes,
+    // with the precheck's headers, and the connection closes.
+    Client c(s.port());
+    c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n" + std::string(1000, 'x'));
+    const std::string r = c.response();
+    EXPECT_EQ(status_of(r), 401) << r;
+    EXPECT_NE(r.find("WWW-Authenticate: Bearer"), std::string::npos) << r;
+    EXPECT_NE(body_of(r).find("no key for /echo"), std::string::npos) << r;
+    EXPECT_TRUE(c.closed_within(2000ms));
+  }
+  {
+    // Refused without a body: the connection stays usable.
+    Client c(s.port());
+    c.send(get("/items/1"));
+    EXPECT_EQ(status_of(c.response()), 401);
+    c.send(get("/items/2", "X-Key: good\r\n"));
+    const std::string r = c.response();
+    EXPECT_EQ(status_of(r), 200) << r;
+    EXPECT_EQ(body_of(r), "item 2 q=-");
+  }
+  {
+    // Let through: the handler gets the body as usual.
+    Client c(s.port());
+    c.send("POST /echo HTTP/1.1\r\nHost: x\r\nX-Key: good\r\nContent-Length: 5\r\n\r\nhello");
+    EXPECT_EQ(body_of(c.response()), "hello");
+  }
+  EXPECT_EQ(checked.load(), 4);
+}
+
 TEST(HttpServer, AnswersExpectContinue) {
   TestServer s;
   Client c(s.port());
