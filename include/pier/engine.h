@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -72,6 +73,7 @@ enum class ErrorCode {
   kInvalidArgument,  // bad inputs to run(): wrong count, dtype, shape
   kIO,               // a file could not be read or written
   kRuntime,          // a failure while running a kernel
+  kDeadlineExceeded,  // a run took longer than its RunOptions::timeout
 };
 
 class Error : public std::runtime_error {
@@ -205,6 +207,15 @@ struct ValueInfo {
   std::string type_str() const;
 };
 
+// Settings of one run.
+struct RunOptions {
+  // When positive, the run stops with ErrorCode::kDeadlineExceeded once
+  // this much time has passed since it started. It is checked before each
+  // operator and each Loop iteration, so an operator already running
+  // finishes first; a Loop that never ends is stopped this way.
+  std::chrono::milliseconds timeout{0};
+};
+
 struct SessionOptions {
   // Intra-op threads. 0 means one per core. 1 means the calling thread alone.
   int threads = 0;
@@ -261,11 +272,11 @@ class Session {
   // Runs the model. `inputs` match inputs() by position. Returns outputs()
   // in order. Safe to call from several threads at once. Throws Error
   // (kInvalidArgument for bad inputs, kRuntime for kernel failures).
-  std::vector<Value> run(const std::vector<Value>& inputs) const;
+  std::vector<Value> run(const std::vector<Value>& inputs, const RunOptions& options = {}) const;
   // Named feeds; an input with an initializer may be overridden. When
   // `output_names` is empty every output is returned.
   std::vector<Value> run(const std::vector<std::pair<std::string, Value>>& feeds,
-                         const std::vector<std::string>& output_names = {}) const;
+                         const std::vector<std::string>& output_names = {}, const RunOptions& options = {}) const;
 
   // Memory use of this session's runs (see MemoryStats).
   MemoryStats memory_stats() const;

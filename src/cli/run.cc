@@ -26,6 +26,7 @@ struct RunArgs {
   int repeat = 1;
   int warmup = 0;
   bool json = false;
+  double timeout = 0;  // seconds per run; 0: none
 };
 
 using Clock = std::chrono::steady_clock;
@@ -143,12 +144,14 @@ int run_command(const RunArgs& a) {
     for (size_t i = 0; i < want.size(); ++i) inputs.push_back(read_value_file(a.inputs[i], &want[i]));
   }
 
-  for (int i = 0; i < a.warmup; ++i) session->run(inputs);
+  RunOptions ro;
+  ro.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.timeout * 1000));
+  for (int i = 0; i < a.warmup; ++i) session->run(inputs, ro);
   std::vector<double> times;
   std::vector<Value> outputs;
   for (int i = 0; i < a.repeat; ++i) {
     auto t1 = Clock::now();
-    outputs = session->run(inputs);
+    outputs = session->run(inputs, ro);
     times.push_back(ms_since(t1));
   }
 
@@ -219,6 +222,8 @@ void add_run_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--threads", args->threads, "Intra-op threads (0 = one per core)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--repeat", args->repeat, "Timed runs")->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", args->warmup, "Untimed runs before the timed ones")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--timeout", args->timeout, "Seconds one run may take before it is stopped (0: no limit)")
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->add_flag("--json", args->json,
                 "Print timing as one JSON line: load_ms, runs, min_ms, median_ms, mean_ms, p90_ms");
   cmd->callback([args, &runner] { runner.set([args] { return run_command(*args); }); });

@@ -50,6 +50,7 @@ struct ServeArgs {
   double body_timeout = 120;
   double drain_timeout = 30;
   int spin_us = 200;
+  double run_timeout = 60;
   double stop_idle_grace = 1;
   double stop_delay = 0;
   int listen_fd = -1;
@@ -163,6 +164,7 @@ int serve_command(const ServeArgs& a) {
   server::ServiceOptions sopt;
   sopt.workers = workers;
   sopt.api_keys = a.api_keys;
+  sopt.run_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.run_timeout * 1000));
   if (const char* env = std::getenv("PIER_API_KEYS")) {
     std::string_view s = env;
     const size_t given = sopt.api_keys.size();
@@ -309,6 +311,11 @@ void add_serve_command(CLI::App& app, CommandRunner& runner) {
   s->add_option("--access-log", a->access_log, "Access log (one JSON line per request): a file, or - for stderr")
       ->capture_default_str();
   s->add_flag("--no-access-log", a->no_access_log, "Write no access log");
+  s->add_option("--run-timeout", a->run_timeout,
+                "Seconds one inference may run before it is stopped and answered 504 (a model that loops "
+                "forever); 0: no limit")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   s->add_option("--header-timeout", a->header_timeout,
                 "Seconds to receive a request's header (also the keep-alive idle limit); then the connection closes")
       ->check(CLI::Range(0.01, 3600.0))

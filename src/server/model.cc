@@ -9,8 +9,9 @@
 
 namespace pier::server {
 
-ServedModel::ServedModel(ModelEntry e, ModelMetrics& metrics)
-    : name_(std::move(e.name)),
+ServedModel::ServedModel(ModelEntry e, ModelMetrics& metrics, RunOptions run_options)
+    : run_options_(run_options),
+      name_(std::move(e.name)),
       version_(e.version),
       version_str_(std::to_string(e.version)),
       source_(std::move(e.source)),
@@ -28,6 +29,10 @@ std::vector<Value> ServedModel::guarded(Fn fn) const {
     return out;
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kInvalidArgument) throw RequestError(400, e.what());
+    if (e.code() == ErrorCode::kDeadlineExceeded) {
+      http::log_line("pier: error: model %s version %s: %s", name_.c_str(), version_str_.c_str(), e.what());
+      throw RequestError(504, std::string("inference stopped: ") + e.what());
+    }
     http::log_line("pier: error: model %s version %s: %s", name_.c_str(), version_str_.c_str(), e.what());
     throw RequestError(500, std::string("inference failed: ") + e.what());
   } catch (const std::bad_alloc&) {
@@ -37,12 +42,12 @@ std::vector<Value> ServedModel::guarded(Fn fn) const {
 }
 
 std::vector<Value> ServedModel::run(const std::vector<Value>& inputs) const {
-  return guarded([&] { return session_->run(inputs); });
+  return guarded([&] { return session_->run(inputs, run_options_); });
 }
 
 std::vector<Value> ServedModel::run(const std::vector<std::pair<std::string, Value>>& feeds,
                                     const std::vector<std::string>& outputs) const {
-  return guarded([&] { return session_->run(feeds, outputs); });
+  return guarded([&] { return session_->run(feeds, outputs, run_options_); });
 }
 
 int ServedModel::input_index(std::string_view name) const {

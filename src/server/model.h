@@ -27,7 +27,8 @@ struct ModelEntry {
 
 class ServedModel {
  public:
-  ServedModel(ModelEntry e, ModelMetrics& metrics);
+  // `run_options` apply to every inference (its time limit).
+  ServedModel(ModelEntry e, ModelMetrics& metrics, RunOptions run_options = {});
 
   const std::string& name() const { return name_; }
   int64_t version() const { return version_; }
@@ -41,7 +42,8 @@ class ServedModel {
   const std::shared_ptr<const http::Response::LogFields>& log_fields() const { return log_fields_; }
 
   // Runs the engine. Its kInvalidArgument errors become RequestError(400),
-  // any other failure RequestError(500) (also printed on stderr).
+  // a run past its time limit RequestError(504), any other failure
+  // RequestError(500) (also printed on stderr).
   std::vector<Value> run(const std::vector<Value>& inputs) const;
   std::vector<Value> run(const std::vector<std::pair<std::string, Value>>& feeds,
                          const std::vector<std::string>& outputs) const;
@@ -57,6 +59,7 @@ class ServedModel {
  private:
   template <typename Fn>
   std::vector<Value> guarded(Fn fn) const;
+  RunOptions run_options_;
   std::string name_;
   int64_t version_;
   std::string version_str_;

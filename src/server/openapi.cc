@@ -142,6 +142,7 @@ void error_responses(JsonWriter& w, bool keys, bool body) {
     one("413", "Body larger than the server's limit");
     one("500", "The engine failed");
     one("503", "The model's queue is full");
+    one("504", "The inference ran longer than the server's run timeout");
   }
 }
 

@@ -109,7 +109,9 @@ Service::Service(std::vector<ModelEntry> models, ServiceOptions options)
   for (auto& e : models) {
     if (!e.session) throw std::invalid_argument("model " + e.name + " has no session");
     ModelMetrics& mm = s.metrics.add_model(e.name, std::to_string(e.version));
-    s.models.add(std::make_unique<ServedModel>(std::move(e), mm));
+    RunOptions ro;
+    ro.timeout = s.opt.run_timeout;
+    s.models.add(std::make_unique<ServedModel>(std::move(e), mm, ro));
   }
   // With several models, none may take every worker, so that a busy or slow
   // model never makes the others wait for a free one.

@@ -27,6 +27,7 @@ struct ServiceOptions {
   size_t max_queue = 1024;            // requests waiting per model before 503
   std::string access_log;             // "": none; "-": stderr; else a file (appended to)
   std::chrono::microseconds spin{0};  // how long an idle worker polls for work before it sleeps
+  std::chrono::milliseconds run_timeout{0};  // longest inference (then 504); 0: none
 };
 
 class Service {

@@ -578,6 +578,41 @@ class SingleModelTest(unittest.TestCase):
         finally:
             srv.close()
 
+    def test_endless_loop_is_stopped_at_the_run_timeout(self):
+        # y = x; while x > 0 (never changes): y += 1. With x <= 0 it returns x.
+        import onnx
+        from onnx import TensorProto, helper
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["c_in"], ["c_out"]),
+             helper.make_node("Add", ["y_in", "one"], ["y_out"])], "body",
+            [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+             helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("y_in", TensorProto.FLOAT, [1])],
+            [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("y_out", TensorProto.FLOAT, [1])],
+            [helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])])
+        g = helper.make_graph(
+            [helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
+             helper.make_node("Greater", ["m", "zero"], ["cond"]),
+             helper.make_node("Loop", ["", "cond", "x"], ["y"], body=body)], "loop",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+            [helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
+        path = os.path.join(self.tmp, "loop.onnx")
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+        srv = Server("--model-file", path, "--run-timeout", "0.3", "--workers", "1", "--no-access-log")
+        try:
+            t0 = time.monotonic()
+            status, _, data = srv.request("POST", "/score", {"data": [1.0]})
+            self.assertEqual(status, 504, data)
+            self.assertIn("time limit of 300 ms", json.loads(data)["error"])
+            self.assertLess(time.monotonic() - t0, 10)
+            # The worker is free again: a request that does not loop is answered.
+            self.assertEqual(srv.json("POST", "/score", {"data": [-2.0]})["result"], [-2.0])
+            self.assertIn("time limit of 300 ms", srv.stderr())
+        finally:
+            srv.close()
+
     def test_versions_and_aliases_from_workspace(self):
         ws = os.path.join(self.tmp, "ws")
         subprocess.run([PIER, "workspace", "init", ws, "--no-config"], check=True, capture_output=True)

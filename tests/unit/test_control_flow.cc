@@ -1,5 +1,6 @@
 // If, Loop and Scan: branches and bodies, outer-scope captures (also two
 // scopes up), scan outputs, sequence/optional values, errors, concurrency.
+#include <chrono>
 #include <thread>
 
 #include "test_control_helpers.h"
@@ -168,6 +169,41 @@ TEST(ControlLoop, WhileLoopWithoutTripCount) {
   }
   auto none = s->run({scalar_bool(false), scalar_i64(5), scalar_i64(0)});
   EXPECT_TRUE(tensors_near(none[0].tensor(), scalar_i64(0)));
+}
+
+// A Loop whose condition never turns false, with operators in its body or
+// none, ends when the run's time limit passes; other runs are unaffected.
+TEST(ControlLoop, EndlessLoopStopsAtTheRunTimeLimit) {
+  auto counting = graph("body", {constant("one", scalar_i64(1)), node("Add", {"i_in", "one"}, {"i_out"}),
+                                 node("Identity", {"c_in"}, {"c_out"})},
+                        {tensor_info("iter", I64, {}), tensor_info("c_in", B, {}), tensor_info("i_in", I64, {})},
+                        {tensor_info("c_out", B, {}), tensor_info("i_out", I64, {})});
+  auto empty = graph("body", {}, {tensor_info("iter", I64, {}), tensor_info("c_in", B, {}), tensor_info("i_in", I64, {})},
+                     {tensor_info("c_in", B, {}), tensor_info("i_in", I64, {})});
+  for (const auto& body : {counting, empty}) {
+    ModelBuilder b(13);
+    b.input("cond", B, {}).input("i0", I64, {});
+    b.node("Loop", {"", "cond", "i0"}, {"i"}, {attr("body", body)});
+    b.output("i", I64, {});
+    auto s = b.session();
+    RunOptions o;
+    o.timeout = std::chrono::milliseconds(200);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      s->run({scalar_bool(true), scalar_i64(0)}, o);
+      ADD_FAILURE() << "an endless Loop returned";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kDeadlineExceeded) << e.what();
+      EXPECT_NE(std::string(e.what()).find("time limit of 200 ms"), std::string::npos) << e.what();
+    }
+    const double s_taken = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_GE(s_taken, 0.2);
+    EXPECT_LT(s_taken, 5.0);
+    // The same session runs a finite loop within a time limit, and with none.
+    auto out = s->run({{"cond", Value(scalar_bool(false))}, {"i0", Value(scalar_i64(3))}}, {}, o);
+    EXPECT_TRUE(tensors_near(out[0].tensor(), scalar_i64(3)));
+    EXPECT_TRUE(tensors_near(s->run({scalar_bool(false), scalar_i64(4)})[0].tensor(), scalar_i64(4)));
+  }
 }
 
 TEST(ControlLoop, SequenceCarriedValue) {

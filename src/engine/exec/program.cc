@@ -163,7 +163,14 @@ void Program::compute_lifetimes() {
   }
 }
 
-std::vector<Value> Program::execute(Frame* parent, std::vector<Value> inputs, int threads) const {
+void Deadline::check() const {
+  if (std::chrono::steady_clock::now() > at)
+    throw Error(ErrorCode::kDeadlineExceeded,
+                "the run took longer than its time limit of " + std::to_string(timeout.count()) + " ms");
+}
+
+std::vector<Value> Program::execute(Frame* parent, std::vector<Value> inputs, int threads,
+                                    const Deadline* deadline) const {
   if (inputs.size() != input_slots_.size())
     throw Error(ErrorCode::kInvalidArgument, "graph \"" + graph_.name + "\" takes " +
                                                  std::to_string(input_slots_.size()) + " inputs, got " +
@@ -172,6 +179,7 @@ std::vector<Value> Program::execute(Frame* parent, std::vector<Value> inputs, in
   frame.program = this;
   frame.parent = parent;
   frame.threads = threads;
+  frame.deadline = parent ? parent->deadline : deadline;
   frame.slots.resize(num_slots_);
   for (const auto& [s, v] : constants_)
     if (!constant_of_[s]) frame.slots[s] = v;
@@ -188,6 +196,7 @@ std::vector<Value> Program::execute(Frame* parent, std::vector<Value> inputs, in
   std::vector<Value*> out_ptrs(max_outputs_);
   std::vector<Value> scratch(max_outputs_);
   for (const auto& step : steps_) {
+    frame.check_deadline();
     for (size_t i = 0; i < step.inputs.size(); ++i) {
       const int s = step.inputs[i];
       const Value* v = s < 0 ? nullptr : &value_at(frame, s);
@@ -200,6 +209,7 @@ std::vector<Value> Program::execute(Frame* parent, std::vector<Value> inputs, in
     try {
       step.kernel->compute(ctx);
     } catch (const Error& e) {
+      if (e.code() == ErrorCode::kDeadlineExceeded) throw;  // not this node's fault
       std::string msg = e.what();
       if (msg.find(step.node->describe()) == std::string::npos) msg = step.node->describe() + ": " + msg;
       throw Error(e.code(), msg);

@@ -2,6 +2,7 @@
 // so each intermediate is released right after its last use.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -16,11 +17,23 @@ class Program;
 
 // The values of one execution of a Program. Frames of subgraphs point at
 // the frame of the graph that encloses them.
+// A run's time limit (RunOptions::timeout), shared by its frames.
+struct Deadline {
+  std::chrono::steady_clock::time_point at;
+  std::chrono::milliseconds timeout{0};
+  // Throws ErrorCode::kDeadlineExceeded once `at` has passed.
+  void check() const;
+};
+
 struct Frame {
   const Program* program = nullptr;
   Frame* parent = nullptr;
   std::vector<Value> slots;
   int threads = 1;
+  const Deadline* deadline = nullptr;  // none when null; subgraph frames take their parent's
+  void check_deadline() const {
+    if (deadline) deadline->check();
+  }
 };
 
 class Program final : public kernels::Subgraph {
@@ -31,7 +44,10 @@ class Program final : public kernels::Subgraph {
   ~Program() override;
 
   // Runs with one value per formal input (graph.inputs order).
-  std::vector<Value> execute(Frame* parent, std::vector<Value> inputs, int threads) const;
+  // `deadline` (may be null) applies to a main graph's run; subgraphs use
+  // their parent frame's.
+  std::vector<Value> execute(Frame* parent, std::vector<Value> inputs, int threads,
+                             const Deadline* deadline = nullptr) const;
 
   // The value in `slot` of `frame` (a frame of this program): initializers
   // are read from the program, everything else from the frame.

@@ -3,6 +3,8 @@
 // so concurrent runs with different sessions do not interfere.
 #include <omp.h>
 
+#include <chrono>
+#include <optional>
 #include <thread>
 
 #include "exec/memory_planner.h"
@@ -98,7 +100,16 @@ const std::vector<ValueInfo>& Session::inputs() const { return impl_->info.input
 const std::vector<ValueInfo>& Session::outputs() const { return impl_->info.outputs; }
 const ModelInfo& Session::info() const { return impl_->info; }
 
-std::vector<Value> Session::run(const std::vector<Value>& inputs) const {
+namespace {
+// The deadline of a run that starts now; nullopt without a timeout.
+std::optional<exec::Deadline> deadline_of(const RunOptions& o) {
+  if (o.timeout.count() <= 0) return std::nullopt;
+  return exec::Deadline{std::chrono::steady_clock::now() + o.timeout, o.timeout};
+}
+}  // namespace
+
+std::vector<Value> Session::run(const std::vector<Value>& inputs, const RunOptions& options) const {
+  const auto deadline = deadline_of(options);
   const auto& want = impl_->info.inputs;
   if (inputs.size() != want.size())
     throw Error(ErrorCode::kInvalidArgument, "the model takes " + std::to_string(want.size()) + " inputs, got " +
@@ -110,11 +121,12 @@ std::vector<Value> Session::run(const std::vector<Value>& inputs) const {
   }
   omp_set_num_threads(impl_->threads);
   exec::MemoryPlanner::Run run(impl_->planner, exec::MemoryPlanner::signature(all));
-  return impl_->program->execute(nullptr, std::move(all), impl_->threads);
+  return impl_->program->execute(nullptr, std::move(all), impl_->threads, deadline ? &*deadline : nullptr);
 }
 
 std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>& feeds,
-                                const std::vector<std::string>& output_names) const {
+                                const std::vector<std::string>& output_names, const RunOptions& options) const {
+  const auto deadline = deadline_of(options);
   const auto& g = *impl_->graph;
   std::vector<Value> all = impl_->defaults;
   std::vector<bool> fed(all.size(), false);
@@ -133,7 +145,7 @@ std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>
   std::vector<Value> outs;
   {
     exec::MemoryPlanner::Run run(impl_->planner, exec::MemoryPlanner::signature(all));
-    outs = impl_->program->execute(nullptr, std::move(all), impl_->threads);
+    outs = impl_->program->execute(nullptr, std::move(all), impl_->threads, deadline ? &*deadline : nullptr);
   }
   if (output_names.empty()) return outs;
   std::vector<Value> picked;

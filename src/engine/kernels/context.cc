@@ -1,5 +1,7 @@
 #include "kernels/kernel.h"
 
+#include "exec/program.h"
+
 namespace pier::kernels {
 
 namespace {
@@ -20,6 +22,8 @@ const ValueInfo* KernelInit::plausible(const ValueInfo* info) {
   }
   return info;
 }
+
+void KernelContext::check_deadline() const { frame_.check_deadline(); }
 
 const Value& KernelContext::value(int i) const {
   if (i >= num_inputs() || inputs_[i] == nullptr) return none_value();

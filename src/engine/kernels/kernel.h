@@ -118,6 +118,9 @@ class KernelContext {
   void set_output(int i, Value v);
   int threads() const { return threads_; }
   exec::Frame& frame() { return frame_; }
+  // Throws ErrorCode::kDeadlineExceeded when the run is past its time
+  // limit (kernels that iterate without running operators call it).
+  void check_deadline() const;
 
  private:
   const ir::Node& node_;

@@ -50,6 +50,7 @@ class LoopKernel final : public OpKernel {
     std::vector<std::vector<Tensor>> scans(scans_);
 
     for (int64_t it = 0; it < max_trip && cond; ++it) {
+      ctx.check_deadline();  // the body may have no operators to check it
       std::vector<Value> in;
       in.reserve(carried_ + 2);
       in.emplace_back(Tensor::from_vector<int64_t>({it}, {}));
