@@ -23,6 +23,7 @@
 #include "cli/ws_common.h"
 #include "http/router.h"
 #include "pier/engine.h"
+#include "server/auth.h"
 #include "server/service.h"
 #include "workspace/error.h"
 
@@ -163,23 +164,12 @@ int serve_command(const ServeArgs& a) {
 
   server::ServiceOptions sopt;
   sopt.workers = workers;
-  sopt.api_keys = a.api_keys;
-  sopt.run_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.run_timeout * 1000));
-  if (const char* env = std::getenv("PIER_API_KEYS")) {
-    std::string_view s = env;
-    const size_t given = sopt.api_keys.size();
-    while (!s.empty()) {
-      const size_t c = s.find(',');
-      if (c) sopt.api_keys.emplace_back(s.substr(0, c));
-      s = c == std::string_view::npos ? std::string_view() : s.substr(c + 1);
-    }
-    // A value such as "," (keys substituted from unset variables) would
-    // otherwise serve with no authentication at all, silently.
-    if (*env && sopt.api_keys.size() == given)
-      usage("$PIER_API_KEYS is set but holds no key (only commas); unset it to serve without keys");
+  try {
+    sopt.api_keys = server::collect_api_keys(a.api_keys, std::getenv("PIER_API_KEYS"));
+  } catch (const std::invalid_argument& e) {
+    usage(e.what());
   }
-  for (const auto& k : sopt.api_keys)
-    if (k.empty() || k.find_first_of(" \t\r\n") != std::string::npos) usage("an API key must be non-empty, without spaces");
+  sopt.run_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.run_timeout * 1000));
   sopt.max_queue = static_cast<size_t>(a.max_queue);
   sopt.access_log = a.no_access_log ? "" : a.access_log;
   sopt.spin = std::chrono::microseconds(a.spin_us);

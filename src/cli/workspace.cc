@@ -2,11 +2,17 @@
 // registry's REST API.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/ws_common.h"
 #include "http/router.h"
+#include "server/auth.h"
 #include "workspace/error.h"
 #include "workspace/rest/api.h"
 
@@ -25,6 +31,7 @@ struct WorkspaceArgs {
   int workers = 4;
   int64_t max_body_mb = 1024;
   bool access_log = false;
+  std::vector<std::string> api_keys;
 };
 
 int init_command(const WorkspaceArgs& a) {
@@ -82,6 +89,13 @@ int serve_command(const WorkspaceArgs& a) {
   ::signal(SIGPIPE, SIG_IGN);
   const auto loc = ws::locate_workspace(a.workspace);
   ws::Registry check_open(loc.paths);  // fail now, not on the first request, if the database cannot be opened
+  std::vector<std::string> keys_given;
+  try {
+    keys_given = server::collect_api_keys(a.api_keys, std::getenv("PIER_API_KEYS"));
+  } catch (const std::invalid_argument& e) {
+    throw ws::Error(ws::ErrorKind::kInvalidArgument, e.what());
+  }
+  const server::ApiKeys keys(std::move(keys_given));
   ws::rest::RegistryApi api(loc.paths, a.workers);
   http::Router router;
   api.add_routes(router);
@@ -91,6 +105,13 @@ int serve_command(const WorkspaceArgs& a) {
   opt.io_threads = a.io_threads;
   opt.max_body_bytes = static_cast<uint64_t>(a.max_body_mb) << 20;
   opt.access_log = a.access_log;
+  // With keys, every request but the liveness probe needs one, and is
+  // refused from its header (an upload's body is not taken in).
+  if (keys.enabled())
+    opt.precheck = [&keys](const http::Request& q) -> std::optional<http::Response> {
+      if (q.path == "/api/v1/health") return std::nullopt;
+      return keys.check(q);
+    };
   http::Server server(opt, router.handler());
   server.stop_on_signals();
   try {
@@ -142,6 +163,9 @@ void add_workspace_command(CLI::App& app, CommandRunner& runner) {
   serve->add_option("--max-body-mb", a->max_body_mb, "Largest request body (upload) in MiB; larger ones get 413")
       ->check(CLI::Range(int64_t{1}, int64_t{2048}))->capture_default_str();
   serve->add_flag("--access-log", a->access_log, "Log one line per request on stderr");
+  serve->add_option("--api-key", a->api_keys,
+                    "Require \"Authorization: Bearer KEY\" on every request but GET /api/v1/health; repeatable "
+                    "(primary and secondary key). Also read, comma-separated, from $PIER_API_KEYS");
   serve->callback(use(serve_command));
 }
 

@@ -4,6 +4,24 @@
 
 namespace pier::server {
 
+std::vector<std::string> collect_api_keys(std::vector<std::string> keys, const char* env) {
+  if (env) {
+    std::string_view s = env;
+    const size_t given = keys.size();
+    while (!s.empty()) {
+      const size_t c = s.find(',');
+      if (c) keys.emplace_back(s.substr(0, c));
+      s = c == std::string_view::npos ? std::string_view() : s.substr(c + 1);
+    }
+    if (*env && keys.size() == given)
+      throw std::invalid_argument("$PIER_API_KEYS is set but holds no key (only commas); unset it to serve without keys");
+  }
+  for (const auto& k : keys)
+    if (k.empty() || k.find_first_of(" \t\r\n") != std::string::npos)
+      throw std::invalid_argument("an API key must be non-empty, without spaces");
+  return keys;
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
   const size_t n = std::max(a.size(), b.size());

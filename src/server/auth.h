@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,13 @@ class ApiKeys {
  private:
   std::vector<std::string> keys_;
 };
+
+// The keys to require: `given` (--api-key) and those in `env` (the value of
+// $PIER_API_KEYS, comma-separated; null when it is unset). Throws
+// std::invalid_argument for an empty key or one with white space, and for
+// an `env` that is set but holds no key (say ",", from unset variables):
+// that would otherwise serve with no authentication at all, silently.
+std::vector<std::string> collect_api_keys(std::vector<std::string> given, const char* env);
 
 // Compares in time that depends only on the lengths.
 bool constant_time_equal(std::string_view a, std::string_view b);

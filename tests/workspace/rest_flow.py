@@ -300,6 +300,39 @@ class RestFlow(unittest.TestCase):
         finally:
             self.assertEqual(server.stop(), 0)
 
+    def test_8_api_keys(self):
+        key = "k-" + uuid.uuid4().hex
+        server = Server(self.ws, "--api-key", key)
+        try:
+            auth = {"Authorization": f"Bearer {key}"}
+            for method, path in [("GET", "/models"), ("GET", "/openapi.yaml"), ("GET", "/workspace/check"),
+                                 ("DELETE", "/models/nope"), ("GET", "/no/such/path")]:
+                for headers, why in [({}, "needs an API key"), ({"Authorization": "Bearer wrong"}, "not valid")]:
+                    status, hdrs, data = call(method, server.base + path, None, headers)
+                    self.assertEqual(status, 401, f"{method} {path}")
+                    self.assertIn(why, json.loads(data)["error"])
+                    self.assertTrue(hdrs["WWW-Authenticate"].startswith("Bearer"))
+            self.assertEqual(call("GET", server.base + "/health")[0], 200)  # probes need no key
+            self.assertEqual(call("GET", server.base + "/models", None, auth)[0], 200)
+            # An upload without a key is refused from its header: its body is
+            # never read, and nothing is stored.
+            before = self.snapshot()
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as c:
+                c.sendall((f"POST /api/v1/models?name=keyless HTTP/1.1\r\nHost: x\r\n"
+                           f"Content-Length: {500 << 20}\r\n\r\n").encode())
+                reply = c.recv(65536).decode("latin-1")
+            self.assertTrue(reply.startswith("HTTP/1.1 401"), reply[:200])
+            self.assertEqual(self.snapshot(), before)
+            status, _, _ = call("POST", server.base + "/models?name=keyed", self.read("add.onnx"), auth)
+            self.assertEqual(status, 201)
+        finally:
+            self.assertEqual(server.stop(), 0)
+        # "$PIER_API_KEYS" holding only commas is refused, not served open.
+        r = subprocess.run([PIER, "workspace", "serve", "--workspace", self.ws, "--port", "0"], capture_output=True,
+                           text=True, timeout=30, env=dict(os.environ, PIER_API_KEYS=","))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("holds no key", r.stderr)
+
     def test_6_log_reader_gone_is_not_fatal(self):
         # --access-log writes to stderr: a reader that goes away must not kill
         # the server with SIGPIPE.
