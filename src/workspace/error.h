@@ -13,6 +13,7 @@ enum class ErrorKind {
   kConflict,         // the request contradicts what is stored (HTTP 409)
   kInvalidModel,     // the file is not a model the registry accepts (HTTP 422)
   kIO,               // the file system or the database failed (HTTP 500)
+  kBusy,             // another writer held the database's lock past the busy timeout (HTTP 503)
   kCorrupt,          // stored data does not match its record (HTTP 500)
 };
 

@@ -26,7 +26,7 @@ void Db::raise(int rc, std::string_view context) {
   const int primary = rc & 0xff;
   std::string msg = "registry database: " + std::string(context) + ": " + sqlite3_errmsg(db_);
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
-    msg += " (another process held the workspace's write lock for too long)";
+    fail(ErrorKind::kBusy, msg + " (another process held the workspace's write lock for too long; try again)");
   if (primary == SQLITE_CONSTRAINT) fail(ErrorKind::kConflict, msg);
   if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) fail(ErrorKind::kCorrupt, msg);
   fail(ErrorKind::kIO, msg);

@@ -13,6 +13,7 @@
 #include "test_util.h"
 #include "workspace/error.h"
 #include "workspace/registry.h"
+#include "workspace/rest/context.h"
 #include "workspace/sha256.h"
 #include "workspace/sqlite.h"
 
@@ -444,4 +445,28 @@ TEST(WorkspaceConcurrency, DeletesRacingRegistersOfTheSameContentLeaveNoDangling
   deleter.join();
   auto c = f.reg.check();
   EXPECT_TRUE(c.ok()) << (c.errors.empty() ? "" : c.errors[0]);
+}
+
+// A writer that cannot get the database's lock within the busy timeout gets
+// kBusy (REST: 503 with Retry-After), not a generic I/O failure.
+TEST(WorkspaceConcurrency, LockHeldPastTheBusyTimeoutIsBusy) {
+  TempDir dir("busy");
+  const fs::path path = dir / "lock.db";
+  ws::Db holder(path, true, 100), waiter(path, false, 100);
+  holder.exec("CREATE TABLE t(x)");
+  holder.exec("BEGIN IMMEDIATE");
+  try {
+    waiter.exec("BEGIN IMMEDIATE");
+    ADD_FAILURE() << "took a lock another connection holds";
+  } catch (const ws::Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kBusy) << e.what();
+    EXPECT_NE(std::string(e.what()).find("try again"), std::string::npos) << e.what();
+    const http::Response r = ws::rest::error_response(e);
+    EXPECT_EQ(r.status, 503);
+    ASSERT_NE(r.headers.find("Retry-After"), nullptr);
+    EXPECT_EQ(*r.headers.find("Retry-After"), "1");
+  }
+  holder.exec("COMMIT");
+  waiter.exec("BEGIN IMMEDIATE");  // free again
+  waiter.exec("COMMIT");
 }

@@ -20,16 +20,6 @@ std::string name_param(const Request& req) {
   return name;
 }
 
-template <typename Fn>
-http::Handler guarded(Fn fn) {
-  return [fn](Request req, Responder res) {
-    try {
-      fn(std::move(req), res);
-    } catch (const Error& e) {
-      res.send(Response::error(status_for(e.kind()), e.what()));
-    }
-  };
-}
 
 std::string alias_json(const std::string& name, const std::string& alias, int64_t version,
                        std::optional<int64_t> previous) {

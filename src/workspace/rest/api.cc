@@ -18,9 +18,16 @@ int status_for(ErrorKind kind) {
     case ErrorKind::kConflict: return 409;
     case ErrorKind::kInvalidModel: return 422;
     case ErrorKind::kIO: return 500;
+    case ErrorKind::kBusy: return 503;
     case ErrorKind::kCorrupt: return 500;
   }
   return 500;
+}
+
+http::Response error_response(const Error& e) {
+  http::Response r = http::Response::error(status_for(e.kind()), e.what());
+  if (e.kind() == ErrorKind::kBusy) r.headers.set("Retry-After", "1");
+  return r;
 }
 
 struct Context::Pool {
@@ -40,7 +47,7 @@ void Context::run(http::Responder res, std::function<http::Response(Registry&)> 
       res.send(fn(reg));
     } catch (const Error& e) {
       if (status_for(e.kind()) >= 500) http::log_line("pier: error: %s", e.what());
-      res.send(http::Response::error(status_for(e.kind()), e.what()));
+      res.send(error_response(e));
     } catch (const std::bad_alloc&) {
       res.send(http::Response::error(500, "out of memory"));
     } catch (const std::exception& e) {

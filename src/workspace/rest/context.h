@@ -13,6 +13,21 @@ namespace pier::ws::rest {
 
 // HTTP status for a workspace error kind.
 int status_for(ErrorKind kind);
+// {"error": ...} with that status; a busy database adds Retry-After.
+http::Response error_response(const Error& e);
+
+// Wraps a handler so that errors while reading the request (before the
+// pool) become error answers too.
+template <typename Fn>
+http::Handler guarded(Fn fn) {
+  return [fn](http::Request req, http::Responder res) {
+    try {
+      fn(std::move(req), res);
+    } catch (const Error& e) {
+      res.send(error_response(e));
+    }
+  };
+}
 
 class Context {
  public:

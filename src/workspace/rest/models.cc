@@ -83,18 +83,6 @@ Response created(const ModelRecord& r) {
   return res;
 }
 
-// Wraps a handler so that errors while reading the request (before the
-// pool) become 4xx answers too.
-template <typename Fn>
-http::Handler guarded(Fn fn) {
-  return [fn](Request req, Responder res) {
-    try {
-      fn(std::move(req), res);
-    } catch (const Error& e) {
-      res.send(Response::error(status_for(e.kind()), e.what()));
-    }
-  };
-}
 
 }  // namespace
 
