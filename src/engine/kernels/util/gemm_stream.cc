@@ -80,6 +80,11 @@ void pack_panels(const float* b, int64_t ldb, int64_t k, int64_t n, float* out) 
 
 void gemm_packed(const float* a, int64_t lda, int64_t rows, int64_t k, const float* packed_b, int64_t n, float* c,
                  int64_t ldc, const float* prefetch_end) {
+  if (rows <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int64_t r = 0; r < rows; ++r) std::fill(c + r * ldc, c + r * ldc + n, 0.f);
+    return;
+  }
   const int64_t row_tiles = (rows + kRows - 1) / kRows, depth_passes = (k + kDepth - 1) / kDepth;
   for (int64_t p0 = 0; p0 < n; p0 += 64) {
     const int nv = static_cast<int>(std::min<int64_t>(4, (n - p0) / 16));

@@ -17,7 +17,9 @@
 // images (see prefer_winograd_conv() in nn_geometry.h); oneDNN 2.6's own
 // Winograd is F(2x2, 3x3) on blocked layouts only. The transforms need
 // AVX-512. The error is a few 1e-6 of the output's magnitude (F(4x4)),
-// against about 1e-7 for direct convolution.
+// against about 1e-7 for direct convolution. An infinite or NaN input
+// makes its whole output tile NaN (the transforms subtract), where direct
+// convolution confines it to the outputs whose window covers it.
 #pragma once
 
 #include <cstdint>

@@ -304,10 +304,16 @@ class ConvKernel final : public OpKernel {
   void execute(const ConvEntry& e, const Tensor& x, const Tensor& w, bool w_is_const, const Tensor* b,
                const Tensor* z, bool prefilled, Tensor& y, int threads) const {
     if (e.wino) {
-      e.wino->run(x.data<float>(), b ? b->data<float>() : nullptr, e.fused && !post_.empty(), y.data<float>(), threads);
-      if (!e.fused) du::apply_post_ops(post_, y.data<float>(), z ? z->data<float>() : nullptr, y.numel(), threads);
-      return;
+      const bool relu = e.fused && !post_.empty();  // fused: the post-ops are a lone relu
+      e.wino->run(x.data<float>(), b ? b->data<float>() : nullptr, relu, y.data<float>(), threads);
+    } else {
+      execute_onednn(e, x, w, w_is_const, b, z, prefilled, y);
     }
+    if (!e.fused) du::apply_post_ops(post_, y.data<float>(), z ? z->data<float>() : nullptr, y.numel(), threads);
+  }
+
+  void execute_onednn(const ConvEntry& e, const Tensor& x, const Tensor& w, bool w_is_const, const Tensor* b,
+                      const Tensor* z, bool prefilled, Tensor& y) const {
     du::TempBuffer src_buf, dst_buf, w_buf;
     dnnl::memory src = du::wrap(e.src_user, x.raw());
     if (e.src_in) {
@@ -337,7 +343,6 @@ class ConvKernel final : public OpKernel {
     if (b) args.emplace(DNNL_ARG_BIAS, du::wrap(e.pd.bias_desc(), b->raw()));
     du::run(e.prim, e.pd, std::move(args));
     if (e.dst_out) (*e.dst_out)(dst, dst_user);
-    if (!e.fused) du::apply_post_ops(post_, y.data<float>(), z ? z->data<float>() : nullptr, y.numel(), threads);
   }
 
   // The constant weights transformed for F(tile x tile), made once and
