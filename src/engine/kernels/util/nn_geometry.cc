@@ -154,11 +154,14 @@ Winograd prefer_winograd_conv(int64_t ic, int64_t oc, int64_t group, const std::
     if (strides[i] != 1 || dilations[i] != 1) return Winograd::kNone;
   if (ic % 16 != 0 || oc % 16 != 0) return Winograd::kNone;
   const int64_t pixels = out[0] * out[1];
+  const bool any_size = forced == "1";
   if (pier_possible && forced != "onednn") {
-    if (forced == "f4" || (forced.empty() && pixels >= 28 * 28)) return Winograd::kF4;
-    if (forced == "f2" || (forced.empty() && pixels >= 14 * 14)) return Winograd::kF2;
+    if (forced == "f4" || forced == "f2") return forced == "f4" ? Winograd::kF4 : Winograd::kF2;
+    if (pixels >= 28 * 28) return Winograd::kF4;
+    if (pixels >= 14 * 14 || any_size) return Winograd::kF2;
+    return Winograd::kNone;
   }
-  return forced == "1" || pixels >= 28 * 28 ? Winograd::kOneDnnF2 : Winograd::kNone;
+  return any_size || pixels >= 28 * 28 ? Winograd::kOneDnnF2 : Winograd::kNone;
 }
 
 int64_t checked_numel(const Shape& s, const char* what) {

@@ -62,8 +62,8 @@ bool prefer_blocked_conv(int64_t icg, int64_t ocg, int64_t group, const std::vec
 //   - kNone: direct convolution, as on 7x7 images, whose large weights
 //     are the cost.
 // PIER_CONV_WINOGRAD=0 turns Winograd off; =onednn keeps to oneDNN's; =f2
-// or =f4 picks Pier's for every image size; =1 lets oneDNN's run on any
-// size where Pier's cannot.
+// or =f4 picks that one of Pier's for every image size; =1 allows Winograd
+// on every image size (F(2x2) below 28x28).
 enum class Winograd { kNone, kOneDnnF2, kF2, kF4 };
 Winograd prefer_winograd_conv(int64_t ic, int64_t oc, int64_t group, const std::vector<int64_t>& kernel,
                               const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,

@@ -90,20 +90,20 @@ void input_tiles(const Tiling& tl, const float* x, int64_t t0, int64_t t1, float
       __m512 cols[A][A];  // cols[i][j] = (B^T d)[i][j]
       for (int j = 0; j < A; ++j) {
         const int64_t xx = x0 + j;
-        __m512 d[A], r6[A];
+        __m512 d[A], tr[A];
         for (int i = 0; i < A; ++i) {
           const int64_t yy = y0 + i;
           d[i] = inside || (yy >= 0 && yy < g.ih && xx >= 0 && xx < g.iw)
                      ? _mm512_loadu_ps(xn + (yy * g.iw + xx) * g.ic + c)
                      : zero;
         }
-        F::input_1d(d, r6);
-        for (int i = 0; i < A; ++i) cols[i][j] = r6[i];
+        F::input_1d(d, tr);
+        for (int i = 0; i < A; ++i) cols[i][j] = tr[i];
       }
       for (int i = 0; i < A; ++i) {
-        __m512 r6[A];
-        F::input_1d(cols[i], r6);
-        for (int j = 0; j < A; ++j) _mm512_storeu_ps(vt + (i * A + j) * plane + c, r6[j]);
+        __m512 tr[A];
+        F::input_1d(cols[i], tr);
+        for (int j = 0; j < A; ++j) _mm512_storeu_ps(vt + (i * A + j) * plane + c, tr[j]);
       }
     }
   }
@@ -127,18 +127,18 @@ void output_tiles(const Tiling& tl, const float* m, int64_t plane, int64_t t0, i
     for (int64_t c = 0; c < g.oc; c += 16) {
       __m512 half[O][A];  // half[i][j] = (A^T m)[i][j]
       for (int j = 0; j < A; ++j) {
-        __m512 m6[A], o4[O];
-        for (int i = 0; i < A; ++i) m6[i] = _mm512_loadu_ps(mt + (i * A + j) * plane + c);
-        F::output_1d(m6, o4);
-        for (int i = 0; i < O; ++i) half[i][j] = o4[i];
+        __m512 mk[A], ov[O];
+        for (int i = 0; i < A; ++i) mk[i] = _mm512_loadu_ps(mt + (i * A + j) * plane + c);
+        F::output_1d(mk, ov);
+        for (int i = 0; i < O; ++i) half[i][j] = ov[i];
       }
       const __m512 b = bias ? _mm512_loadu_ps(bias + c) : zero;
       for (int i = 0; i < rows; ++i) {
-        __m512 o4[O];
-        F::output_1d(half[i], o4);
+        __m512 ov[O];
+        F::output_1d(half[i], ov);
         float* row = yn + ((oy0 + i) * g.ow + ox0) * g.oc + c;
         for (int j = 0; j < cols; ++j) {
-          __m512 val = _mm512_add_ps(o4[j], b);
+          __m512 val = _mm512_add_ps(ov[j], b);
           if (relu) val = _mm512_maskz_max_ps(0xffff, val, zero);  // maskz: GCC 12 warns on max_ps
           _mm512_storeu_ps(row + j * g.oc, val);
         }
