@@ -60,10 +60,30 @@ struct Request {
   std::optional<std::string> query_param(std::string_view key) const;
 };
 
+// A response body read from an open file while it is sent, so that a
+// large file never sits in memory. Owns the descriptor.
+class BodyFile {
+ public:
+  // The whole file, read from offset 0 (where `fd` must be); `size` is
+  // its size (the Content-Length of a HEAD answer).
+  BodyFile(int fd, uint64_t size) : fd_(fd), size_(size) {}
+  ~BodyFile();
+  BodyFile(const BodyFile&) = delete;
+  BodyFile& operator=(const BodyFile&) = delete;
+  uint64_t size() const { return size_; }
+  int release();  // the descriptor, no longer owned (-1 once taken)
+
+ private:
+  int fd_;
+  uint64_t size_;
+};
+
 struct Response {
   int status = 200;
   Headers headers;  // Content-Type goes here; Content-Length is computed
   std::string body;
+  // When set, the body is this file's contents instead of `body`.
+  std::shared_ptr<BodyFile> file;
   // Not sent: handed to ServerOptions::access_logger with the request's
   // record (e.g. {"model", "resnet"}, {"version", "2"}). Shared, so that a
   // handler can attach a list it built once.

@@ -13,6 +13,16 @@
 
 namespace pier::http {
 
+BodyFile::~BodyFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int BodyFile::release() {
+  const int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

@@ -157,6 +157,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read_body();
   void on_body(beast::error_code ec);
   void fail_request(int status, std::string_view message);
+  void respond_file(Response r);  // respond() for a BodyFile body
   // Everything of the request but its body.
   template <typename Fields>
   void fill_head(Request& req, const Fields& msg) const {
@@ -359,6 +360,7 @@ void Connection::fail_request(int status, std::string_view message) {
 
 void Connection::respond(Response r) {
   if (closed_) return;
+  if (r.file && method_ != "HEAD") return respond_file(std::move(r));
   auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
   res->version(version_);
   res->result(static_cast<unsigned>(r.status));
@@ -371,7 +373,32 @@ void Connection::respond(Response r) {
   // A response to HEAD has the header fields of the GET answer, its
   // Content-Length included, and no body: bytes after the header would be
   // read by the client as the start of the next response.
-  if (method_ == "HEAD") res->body().clear();
+  if (method_ == "HEAD") {
+    res->body().clear();
+    if (r.file) res->content_length(r.file->size());
+  }
+  stream_.expires_after(srv_.opt.write_timeout);
+  const int status = r.status;
+  const uint64_t bytes = res->body().size();
+  bhttp::async_write(stream_, *res,
+                     [self = shared_from_this(), res, ka, status, bytes, fields = std::move(r.log_fields)](
+                         beast::error_code ec, size_t) { self->on_written(ec, ka, status, bytes, fields); });
+}
+
+void Connection::respond_file(Response r) {
+  auto res = std::make_shared<bhttp::response<bhttp::file_body>>();
+  res->version(version_);
+  res->result(static_cast<unsigned>(r.status));
+  res->set(bhttp::field::server, srv_.opt.server_name);
+  for (auto& [k, v] : r.headers.items()) res->insert(k, v);
+  beast::file_posix f;
+  f.native_handle(r.file->release());  // the body closes it
+  beast::error_code ec;
+  res->body().reset(std::move(f), ec);
+  if (ec) return respond(Response::error(500, "cannot send the file: " + ec.message()));
+  const bool ka = keep_alive_ && !srv_.stopping;
+  res->keep_alive(ka);
+  res->prepare_payload();  // Content-Length: the file's size
   stream_.expires_after(srv_.opt.write_timeout);
   const int status = r.status;
   const uint64_t bytes = res->body().size();

@@ -390,6 +390,18 @@ void Registry::remove_unused_blobs(const std::vector<std::string>& shas, DeleteR
 }
 
 void Registry::read_blob(const ModelRecord& rec, const std::function<void(const char*, size_t)>& sink) {
+  verified_blob(rec, sink);
+}
+
+int Registry::open_blob(const ModelRecord& rec) {
+  Fd fd = verified_blob(rec, [](const char*, size_t) {});
+  if (::lseek(fd.get(), 0, SEEK_SET) != 0)
+    fail(ErrorKind::kIO, "the stored file of " + rec.name + ":" + std::to_string(rec.version) +
+                             " cannot be rewound: " + errno_text(errno));
+  return fd.release();
+}
+
+Fd Registry::verified_blob(const ModelRecord& rec, const std::function<void(const char*, size_t)>& sink) {
   const fs::path p = blobs_.path_for(rec.sha256);
   const std::string what = rec.name + ":" + std::to_string(rec.version);
   Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
@@ -410,6 +422,7 @@ void Registry::read_blob(const ModelRecord& rec, const std::function<void(const 
   if (total != rec.size || h.hex() != rec.sha256)
     fail(ErrorKind::kCorrupt, "the stored file of " + what + " (" + p.string() +
                                   ") does not match its sha256 and size; run `pier workspace check`");
+  return fd;
 }
 
 fs::path Registry::download(const ModelRecord& rec, const fs::path& out) {

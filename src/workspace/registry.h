@@ -24,6 +24,8 @@
 
 namespace pier::ws {
 
+class Fd;  // fs_util.h
+
 class Db;
 
 struct RegisterRequest {
@@ -103,6 +105,11 @@ class Registry {
   // bytes in pieces. Error(kCorrupt) when the content does not match (the
   // sink may have seen part of it).
   void read_blob(const ModelRecord& rec, const std::function<void(const char*, size_t)>& sink);
+  // The stored file of `rec`, open for reading at offset 0, once its
+  // sha256 and size have been checked (kCorrupt otherwise). The caller owns
+  // the descriptor; the file stays readable through it even if the model
+  // is deleted meanwhile.
+  int open_blob(const ModelRecord& rec);
   // Writes the stored file to `out` (a file, or a folder to put
   // NAME-VERSION.onnx in) atomically; returns the path written.
   fs::path download(const ModelRecord& rec, const fs::path& out);
@@ -118,6 +125,8 @@ class Registry {
   void remove_unused_blobs(const std::vector<std::string>& shas, DeleteResult& out);
   // Error(kConflict) when a deployment serves NAME:VERSION (any version when 0).
   void refuse_if_deployed(const std::string& name, int64_t version);
+  // read_blob(), returning the file still open (at its end).
+  Fd verified_blob(const ModelRecord& rec, const std::function<void(const char*, size_t)>& sink);
 
   WorkspacePaths paths_;
   BlobStore blobs_;

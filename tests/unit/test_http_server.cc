@@ -1,6 +1,7 @@
 // pier_http: routing, keep-alive, limits, timeouts, asynchronous responders
 // and graceful stop, driven over real sockets.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -59,6 +60,15 @@ class Client {
       }
       if (!fill(end)) return "";
     }
+  }
+  // Everything that arrives within `timeout`, taken as is.
+  std::string raw(std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (fill(end)) {
+    }
+    std::string r;
+    r.swap(buf_);
+    return r;
   }
   // True when the server closes the connection within `timeout`.
   bool closed_within(std::chrono::milliseconds timeout) {
@@ -481,4 +491,40 @@ TEST(HttpMessage, DecodesUrlsAndQueries) {
   EXPECT_EQ(*r.query_param("tag"), "a=b");
   Response e = Response::error(404, "bad \xff byte");
   EXPECT_EQ(e.body, "{\"error\":\"bad ? byte\"}");
+}
+
+TEST(HttpServer, SendsFileBodiesFromDiskAndTheirLengthForHead) {
+  char path[] = "/tmp/pier_body_file_XXXXXX";
+  const int tmp = ::mkstemp(path);
+  ASSERT_GE(tmp, 0);
+  std::string content(300000, 'a');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + i % 26);
+  ASSERT_EQ(::write(tmp, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+  ::close(tmp);
+  Router router;
+  router.add("GET", "/file", [&path, &content](Request, Responder res) {
+    Response r;
+    r.headers.set("Content-Type", "application/octet-stream");
+    r.file = std::make_shared<BodyFile>(::open(path, O_RDONLY | O_CLOEXEC), content.size());
+    res.send(std::move(r));
+  });
+  ServerOptions opt;
+  opt.port = 0;
+  Server server(opt, router.handler());
+  server.start();
+  Client c(server.port());
+  for (int i = 0; i < 2; ++i) {  // twice on one kept-alive connection
+    c.send(get("/file"));
+    const std::string r = c.response();
+    EXPECT_EQ(status_of(r), 200);
+    EXPECT_NE(r.find("Content-Length: 300000"), std::string::npos) << r.substr(0, 200);
+    EXPECT_TRUE(body_of(r) == content) << "body of " << body_of(r).size() << " bytes";
+  }
+  // HEAD: the file's Content-Length, and not one body byte.
+  c.send("HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string head = c.raw(500ms);
+  EXPECT_EQ(status_of(head), 200) << head;
+  EXPECT_NE(head.find("Content-Length: 300000"), std::string::npos) << head;
+  EXPECT_EQ(head.size(), head.find("\r\n\r\n") + 4) << head.size();
+  ::unlink(path);
 }

@@ -12,6 +12,7 @@
 
 #include "test_util.h"
 #include "workspace/error.h"
+#include "workspace/fs_util.h"
 #include "workspace/registry.h"
 #include "workspace/rest/context.h"
 #include "workspace/sha256.h"
@@ -341,6 +342,16 @@ TEST(WorkspaceRegistry, DownloadIsByteIdenticalAndChecksTheDigest) {
   const fs::path out = f.reg.download(r, f.dir / "out.onnx");
   EXPECT_EQ(read_file(out), model_bytes());
   EXPECT_EQ(f.reg.download(r, f.dir), f.dir / "m-1.onnx");
+  {
+    // open_blob: checked, at offset 0, readable after the model is gone.
+    auto r2 = f.reg.register_bytes(model_bytes(2.f), f.req("other"));
+    ws::Fd fd(f.reg.open_blob(r2));
+    ASSERT_TRUE(fd);
+    f.reg.remove(ws::parse_ref("other"));
+    std::string got(model_bytes(2.f).size() + 10, '\0');
+    got.resize(static_cast<size_t>(::read(fd.get(), got.data(), got.size())));
+    EXPECT_EQ(got, model_bytes(2.f));
+  }
   // Damage the stored file: download refuses and leaves nothing behind.
   const fs::path blob = f.reg.blobs().path_for(r.sha256);
   fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
@@ -348,6 +359,7 @@ TEST(WorkspaceRegistry, DownloadIsByteIdenticalAndChecksTheDigest) {
   bytes[bytes.size() / 2] ^= 1;
   write_file(blob, bytes);
   EXPECT_EQ(kind_of([&] { f.reg.download(r, f.dir / "bad.onnx"); }), ErrorKind::kCorrupt);
+  EXPECT_EQ(kind_of([&] { ws::Fd(f.reg.open_blob(r)); }), ErrorKind::kCorrupt);
   EXPECT_FALSE(fs::exists(f.dir / "bad.onnx"));
   auto c = f.reg.check();
   EXPECT_FALSE(c.ok());

@@ -128,8 +128,8 @@ void add_model_routes(http::Router& router, Context& ctx) {
                ctx.run(res, [ref](Registry& reg) {
                  const ModelRecord rec = reg.get(ref);
                  Response r;
-                 r.body.reserve(static_cast<size_t>(rec.size));
-                 reg.read_blob(rec, [&](const char* p, size_t n) { r.body.append(p, n); });
+                 // Checked against its sha256 first, then sent from disk.
+                 r.file = std::make_shared<http::BodyFile>(reg.open_blob(rec), static_cast<uint64_t>(rec.size));
                  r.headers.set("Content-Type", "application/octet-stream");
                  r.headers.set("Content-Disposition",
                                "attachment; filename=\"" + rec.name + "-" + std::to_string(rec.version) + ".onnx\"");
