@@ -158,6 +158,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_body(beast::error_code ec);
   void fail_request(int status, std::string_view message);
   void respond_file(Response r);  // respond() for a BodyFile body
+  // A response to this request with `r`'s status and header fields.
+  template <class Body>
+  std::shared_ptr<bhttp::response<Body>> start_response(const Response& r);
+  // Writes it, then on_written().
+  template <class Body>
+  void write_response(std::shared_ptr<bhttp::response<Body>> res, int status, uint64_t bytes,
+                      std::shared_ptr<const Response::LogFields> fields);
   // Everything of the request but its body.
   template <typename Fields>
   void fill_head(Request& req, const Fields& msg) const {
@@ -358,17 +365,32 @@ void Connection::fail_request(int status, std::string_view message) {
   respond(Response::error(status, message));
 }
 
-void Connection::respond(Response r) {
-  if (closed_) return;
-  if (r.file && method_ != "HEAD") return respond_file(std::move(r));
-  auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+template <class Body>
+std::shared_ptr<bhttp::response<Body>> Connection::start_response(const Response& r) {
+  auto res = std::make_shared<bhttp::response<Body>>();
   res->version(version_);
   res->result(static_cast<unsigned>(r.status));
   res->set(bhttp::field::server, srv_.opt.server_name);
   for (auto& [k, v] : r.headers.items()) res->insert(k, v);
+  res->keep_alive(keep_alive_ && !srv_.stopping);
+  return res;
+}
+
+template <class Body>
+void Connection::write_response(std::shared_ptr<bhttp::response<Body>> res, int status, uint64_t bytes,
+                                std::shared_ptr<const Response::LogFields> fields) {
+  stream_.expires_after(srv_.opt.write_timeout);
+  const bool ka = res->keep_alive();
+  bhttp::async_write(stream_, *res,
+                     [self = shared_from_this(), res, ka, status, bytes, fields = std::move(fields)](
+                         beast::error_code ec, size_t) { self->on_written(ec, ka, status, bytes, fields); });
+}
+
+void Connection::respond(Response r) {
+  if (closed_) return;
+  if (r.file && method_ != "HEAD") return respond_file(std::move(r));
+  auto res = start_response<bhttp::string_body>(r);
   res->body() = std::move(r.body);
-  const bool ka = keep_alive_ && !srv_.stopping;
-  res->keep_alive(ka);
   res->prepare_payload();
   // A response to HEAD has the header fields of the GET answer, its
   // Content-Length included, and no body: bytes after the header would be
@@ -377,34 +399,20 @@ void Connection::respond(Response r) {
     res->body().clear();
     if (r.file) res->content_length(r.file->size());
   }
-  stream_.expires_after(srv_.opt.write_timeout);
-  const int status = r.status;
   const uint64_t bytes = res->body().size();
-  bhttp::async_write(stream_, *res,
-                     [self = shared_from_this(), res, ka, status, bytes, fields = std::move(r.log_fields)](
-                         beast::error_code ec, size_t) { self->on_written(ec, ka, status, bytes, fields); });
+  write_response(std::move(res), r.status, bytes, std::move(r.log_fields));
 }
 
 void Connection::respond_file(Response r) {
-  auto res = std::make_shared<bhttp::response<bhttp::file_body>>();
-  res->version(version_);
-  res->result(static_cast<unsigned>(r.status));
-  res->set(bhttp::field::server, srv_.opt.server_name);
-  for (auto& [k, v] : r.headers.items()) res->insert(k, v);
+  auto res = start_response<bhttp::file_body>(r);
   beast::file_posix f;
   f.native_handle(r.file->release());  // the body closes it
   beast::error_code ec;
   res->body().reset(std::move(f), ec);
   if (ec) return respond(Response::error(500, "cannot send the file: " + ec.message()));
-  const bool ka = keep_alive_ && !srv_.stopping;
-  res->keep_alive(ka);
   res->prepare_payload();  // Content-Length: the file's size
-  stream_.expires_after(srv_.opt.write_timeout);
-  const int status = r.status;
   const uint64_t bytes = res->body().size();
-  bhttp::async_write(stream_, *res,
-                     [self = shared_from_this(), res, ka, status, bytes, fields = std::move(r.log_fields)](
-                         beast::error_code ec, size_t) { self->on_written(ec, ka, status, bytes, fields); });
+  write_response(std::move(res), r.status, bytes, std::move(r.log_fields));
 }
 
 void Connection::on_written(beast::error_code ec, bool keep_alive, int status, uint64_t bytes,
