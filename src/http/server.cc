@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <optional>
 
 #include <atomic>
 #include <cstdio>
@@ -221,6 +222,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer grace_timer_;
   unsigned version_ = 11;
   std::string method_, target_;
+  std::optional<Request> head_;  // the request without its body, when a precheck saw it
   uint64_t request_bytes_ = 0;
   Clock::time_point t0_;
 };
@@ -279,15 +281,16 @@ void Connection::on_header(beast::error_code ec) {
     return fail_request(413, "the request body is larger than the limit of " +
                                  std::to_string(srv_.opt.max_body_bytes) + " bytes");
   if (srv_.opt.precheck) {
-    Request head;
-    fill_head(head, req);
+    head_.emplace();
+    fill_head(*head_, req);
     std::optional<Response> early;
     try {
-      early = srv_.opt.precheck(head);
+      early = srv_.opt.precheck(*head_);
     } catch (const std::exception& e) {
       early = Response::error(500, std::string("internal error: ") + e.what());
     }
     if (early) {
+      head_.reset();
       if (!parser_->is_done()) {  // the body stays unread: close after the answer
         keep_alive_ = false;
         linger_ = true;
@@ -344,7 +347,12 @@ void Connection::on_body(beast::error_code ec) {
   auto msg = parser_->release();
   parser_.reset();
   Request req;
-  fill_head(req, msg);
+  if (head_) {
+    req = std::move(*head_);
+    head_.reset();
+  } else {
+    fill_head(req, msg);
+  }
   req.body = std::move(msg.body());
   request_bytes_ = req.body.size();
 
