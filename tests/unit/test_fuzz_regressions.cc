@@ -268,6 +268,12 @@ TEST(FuzzRegressions, NpyHeadersAreCheckedBeforeAllocating) {
   // Still read: an exact fit.
   Tensor t = parse_npy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", std::string(8, '\0')), "x");
   EXPECT_EQ(t.shape(), (Shape{2}));
+  // A repeated key takes its last value, as numpy's dict does.
+  t = parse_npy(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'descr': '<f4', \"shape\": (2,)}",
+                    std::string(8, '\0')),
+                "x");
+  EXPECT_EQ(t.dtype(), DataType::kFloat);
+  EXPECT_EQ(t.shape(), (Shape{2}));
 }
 
 // The same for a TensorProto: 2^28 strings declared, none given.

@@ -22,9 +22,12 @@ std::string read_all(const std::string& path) {
 }
 
 // Finds `'key': value` in the header dict and returns the raw value text.
+// A key given twice takes its last value, as in the Python dict numpy
+// reads the header into.
 std::string dict_value(const std::string& header, const std::string& key, const std::string& label) {
-  size_t k = header.find("'" + key + "'");
-  if (k == std::string::npos) k = header.find("\"" + key + "\"");
+  size_t k = header.rfind("'" + key + "'");
+  const size_t k2 = header.rfind("\"" + key + "\"");
+  if (k2 != std::string::npos && (k == std::string::npos || k2 > k)) k = k2;
   if (k == std::string::npos) bad(label, "npy header lacks '" + key + "'");
   size_t colon = header.find(':', k);
   if (colon == std::string::npos) bad(label, "malformed npy header");
