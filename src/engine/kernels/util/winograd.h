@@ -16,8 +16,10 @@
 // Pier uses this for ResNet-style 3x3 convolutions on 14x14 and larger
 // images (see prefer_winograd_conv() in nn_geometry.h); oneDNN 2.6's own
 // Winograd is F(2x2, 3x3) on blocked layouts only. The transforms need
-// AVX-512. The error is a few 1e-6 of the output's magnitude (F(4x4)),
-// against about 1e-7 for direct convolution. An infinite or NaN input
+// AVX-512. The error, measured on random convolutions (16-80 channels,
+// batches, pads), is up to 1e-5 of the output's largest magnitude for
+// F(4x4) and 1.3e-6 for F(2x2), against about 1e-7 for direct convolution;
+// PIER_CONV_WINOGRAD=0 turns it off. An infinite or NaN input
 // makes its whole output tile NaN (the transforms subtract), where direct
 // convolution confines it to the outputs whose window covers it.
 #pragma once
