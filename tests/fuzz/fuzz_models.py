@@ -717,6 +717,15 @@ def _pick_init(r, m):
     return r.choice(inits) if inits else None
 
 
+def _pick_numeric_init(r, m):
+    """An initializer and its values, or (None, None) when there is none or it holds strings."""
+    t = _pick_init(r, m)
+    if t is None:
+        return None, None
+    arr = numpy_helper.to_array(t)
+    return (None, None) if arr.dtype == object else (t, arr)
+
+
 def mut_init_values(r, m):
     t = _pick_init(r, m)
     if t is None:
@@ -773,11 +782,8 @@ def mut_init_dims(r, m):
 
 
 def mut_raw_truncate(r, m):
-    t = _pick_init(r, m)
+    t, arr = _pick_numeric_init(r, m)
     if t is None:
-        return
-    arr = numpy_helper.to_array(t)
-    if arr.dtype == object:
         return
     raw = arr.tobytes()
     t.ClearField("float_data")
@@ -1001,11 +1007,8 @@ def mut_input_to_initializer(r, m):
 def mut_init_resize(r, m):
     # A well-formed initializer of another shape (or rank): BatchNormalization params of the wrong length,
     # LSTM weights for another hidden size, a bias that does not broadcast.
-    t = _pick_init(r, m)
+    t, arr = _pick_numeric_init(r, m)
     if t is None:
-        return
-    arr = numpy_helper.to_array(t)
-    if arr.dtype == object:
         return
     shape = list(arr.shape)
     kind = r.randrange(4)

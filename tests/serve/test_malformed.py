@@ -27,6 +27,27 @@ from serve_util import Server, in_thread, make_models, v2_binary_request  # noqa
 HEADER_TIMEOUT, BODY_TIMEOUT = 1.0, 1.5
 
 
+def read_reply(s):
+    """Reads one answer from socket s: until its Content-Length is complete, the server closes or resets the
+    connection, or the socket times out. Returns the bytes read."""
+    buf = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        buf += chunk
+        head, sep, rest = buf.partition(b"\r\n\r\n")
+        if sep:
+            length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")]
+            if length and len(rest) >= length[0]:
+                break
+    return buf
+
+
 def raw_exchange(port, data, read_timeout=10):
     """Sends raw bytes; returns (status or None, body bytes) of the answer."""
     s = socket.create_connection(("127.0.0.1", port), timeout=read_timeout)
@@ -35,21 +56,7 @@ def raw_exchange(port, data, read_timeout=10):
             s.sendall(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        buf = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not chunk:
-                break
-            buf += chunk
-            head, sep, rest = buf.partition(b"\r\n\r\n")
-            if sep:
-                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:")]
-                if length and len(rest) >= length[0]:
-                    break
+        buf = read_reply(s)
         if not buf:
             return None, b""
         status = int(buf.split(b" ", 2)[1])
@@ -182,15 +189,7 @@ class MalformedTest(unittest.TestCase):
                 s.sendall(chunk)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        data = b""
-        try:
-            while True:
-                c = s.recv(65536)
-                if not c:
-                    break
-                data += c
-        except (ConnectionResetError, socket.timeout):
-            pass
+        data = read_reply(s)
         s.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:100])
 
@@ -213,15 +212,7 @@ class MalformedTest(unittest.TestCase):
             except (BrokenPipeError, ConnectionResetError):
                 pass
             grown_mb = (self.rss_kb() - rss0) / 1024
-            data = b""
-            try:
-                while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
-                    c = s.recv(65536)
-                    if not c:
-                        break
-                    data += c
-            except (ConnectionResetError, socket.timeout):
-                pass
+            data = read_reply(s)
             s.close()
             self.assertTrue(data.startswith(b"HTTP/1.1 400"), (start, data[:200]))
             self.assertIn(b"chunk-size line, chunk extension or trailer is longer than", data)
